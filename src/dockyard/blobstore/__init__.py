@@ -1,0 +1,1 @@
+"""Blob storage: dumb drivers (``filesystem``) under one content-addressed layer (``content``)."""

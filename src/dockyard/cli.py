@@ -1,0 +1,194 @@
+"""The ``dockyard`` command line: serve, migrate, and local administration of repositories and images."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dockyard.app import Services, build_services, migrate
+from dockyard.config import Settings, load_settings
+from dockyard.domain.errors import RegistryError
+
+T = TypeVar("T")
+app = typer.Typer(help="Dockyard: an OCI registry with Amazon ECR's control plane.", no_args_is_help=True)
+repo_app = typer.Typer(help="Manage repositories on this node's metadata store.", no_args_is_help=True)
+image_app = typer.Typer(help="Inspect images.", no_args_is_help=True)
+app.add_typer(repo_app, name="repo")
+app.add_typer(image_app, name="image")
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="TOML config file (keys as in `Settings`).")
+]
+DataDirOption = Annotated[Path | None, typer.Option("--data-dir", help="Where SQLite and blobs live.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind [default: 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind [default: 5000].")] = None,
+    data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+    database_url: Annotated[str | None, typer.Option(help="PostgreSQL DSN; SQLite by default.")] = None,
+    tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate: serve HTTPS.")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key for --tls-cert.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes [default: 1].")] = None,
+    server: Annotated[str | None, typer.Option(help="granian (default) or uvicorn.")] = None,
+) -> None:
+    """Run the registry (migrating the schema first)."""
+    settings = _settings(
+        config,
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        database_url=database_url,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        workers=workers,
+        server=server,
+    )
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise typer.BadParameter("--tls-cert and --tls-key go together")
+    from dockyard import logs
+    from dockyard import server as runner
+
+    logs.configure(settings.log_level)
+    asyncio.run(migrate(settings))
+    scheme = "https" if settings.tls_cert else "http"
+    err_console.print(f"dockyard serving on {scheme}://{settings.host}:{settings.port}", style="bold")
+    runner.run(settings)
+
+
+@app.command("migrate")
+def migrate_command(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Create or upgrade the metadata schema."""
+    asyncio.run(migrate(_settings(config, data_dir=data_dir)))
+    console.print("schema is up to date")
+
+
+@repo_app.command("list")
+def repo_list(
+    config: ConfigOption = None, data_dir: DataDirOption = None, json_out: JsonOption = False
+) -> None:
+    """List repositories with their image and tag counts."""
+    rows = _with_services(_settings(config, data_dir=data_dir), _repository_rows)
+    if json_out:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("repository", "images", "tags", "created")
+    for row in rows:
+        table.add_row(row["name"], str(row["images"]), str(row["tags"]), row["created_at"])
+    console.print(table)
+
+
+async def _repository_rows(services: Services) -> list[dict[str, Any]]:
+    store = services.registry.store
+    rows = []
+    for name in await store.list_repositories(None, None):
+        repository = await services.registry.repository(name)
+        images = await store.list_images(repository.id)
+        rows.append(
+            {
+                "name": name,
+                "images": len(images),
+                "tags": sum(len(image.tags) for image in images),
+                "created_at": repository.created_at.isoformat(timespec="seconds"),
+            }
+        )
+    return rows
+
+
+@repo_app.command("create")
+def repo_create(name: str, config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Create an empty repository (needed when create_on_push is off)."""
+
+    async def create(services: Services) -> None:
+        await services.registry.create_repository(name)
+
+    _with_services(_settings(config, data_dir=data_dir), create)
+    console.print(f"created {name}")
+
+
+@repo_app.command("delete")
+def repo_delete(
+    name: str,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+) -> None:
+    """Delete a repository with all its manifests and tags (blob bytes are reclaimed by GC)."""
+    if not yes:
+        typer.confirm(f"delete repository {name} and all its images?", abort=True)
+
+    async def delete(services: Services) -> None:
+        await services.registry.delete_repository(name)
+
+    _with_services(_settings(config, data_dir=data_dir), delete)
+    console.print(f"deleted {name}")
+
+
+@image_app.command("list")
+def image_list(
+    repository: str, config: ConfigOption = None, data_dir: DataDirOption = None, json_out: JsonOption = False
+) -> None:
+    """List a repository's images: digest, tags, media type, size, push time."""
+
+    async def images(services: Services) -> list[dict[str, Any]]:
+        repo = await services.registry.repository(repository)
+        return [
+            {
+                "digest": image.digest,
+                "tags": list(image.tags),
+                "media_type": image.media_type,
+                "size": image.size,
+                "pushed_at": image.pushed_at.isoformat(timespec="seconds"),
+            }
+            for image in await services.registry.store.list_images(repo.id)
+        ]
+
+    rows = _with_services(_settings(config, data_dir=data_dir), images)
+    if json_out:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("digest", "tags", "media type", "size", "pushed")
+    for row in rows:
+        table.add_row(
+            row["digest"], ",".join(row["tags"]), row["media_type"], str(row["size"]), row["pushed_at"]
+        )
+    console.print(table)
+
+
+def _settings(config: Path | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(config, **overrides)
+    except (FileNotFoundError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _with_services(settings: Settings, action: Callable[[Services], Awaitable[T]]) -> T:
+    async def run() -> T:
+        await migrate(settings)
+        services = build_services(settings)
+        try:
+            return await action(services)
+        finally:
+            await services.close()
+
+    try:
+        return asyncio.run(run())
+    except RegistryError as exc:
+        err_console.print(f"error: {exc.text}", style="red")
+        raise typer.Exit(1) from None
+
+
+def main() -> None:
+    app()

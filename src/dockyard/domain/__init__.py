@@ -1,0 +1,1 @@
+"""Pure domain: references, digests, manifests. No I/O, no HTTP, no database."""

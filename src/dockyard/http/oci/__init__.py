@@ -1,0 +1,1 @@
+"""The OCI Distribution v1.1 API on ``/v2/``."""

@@ -1,0 +1,1 @@
+"""SQLAlchemy adapter for the metadata store (SQLite by default, PostgreSQL by DSN)."""

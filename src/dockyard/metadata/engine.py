@@ -1,0 +1,52 @@
+"""Engine construction: one place that knows the SQLite pragmas and the PostgreSQL driver choice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+WRITE_OPTION = "dockyard_write"
+
+
+def database_url(dsn: str | None, data_dir: Path) -> str:
+    """The async SQLAlchemy URL for ``dsn``, or the embedded SQLite file under ``data_dir``."""
+    if not dsn:
+        return f"sqlite+aiosqlite:///{data_dir / 'dockyard.db'}"
+    if dsn.startswith(("postgres://", "postgresql://")):
+        return "postgresql+asyncpg://" + dsn.split("://", 1)[1]
+    if dsn.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + dsn.removeprefix("sqlite:///")
+    return dsn
+
+
+def create_engine(url: str) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, pool_size=8, max_overflow=8, connect_args={"timeout": 30})
+        _install_sqlite_hooks(engine)
+        return engine
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def _install_sqlite_hooks(engine: AsyncEngine) -> None:
+    """WAL for concurrent readers, full sync so a committed push survives a crash, foreign keys on.
+
+    Transactions are begun by hand: writers take the write lock up front (``BEGIN IMMEDIATE``) so two
+    writers queue on ``busy_timeout`` instead of failing a lock upgrade; readers begin deferred.
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=30000"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(connection: Connection) -> None:
+        write = connection.get_execution_options().get(WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

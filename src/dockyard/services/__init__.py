@@ -1,0 +1,1 @@
+"""Use cases. Stateless; they see only ports and domain types."""

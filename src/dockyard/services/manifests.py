@@ -1,0 +1,91 @@
+"""Manifest use cases: push (validate, check references, tag), pull, delete, referrers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dockyard.domain.digest import Digest, is_digest
+from dockyard.domain.errors import DigestInvalid, ManifestUnknown, NameUnknown
+from dockyard.domain.manifest import parse_manifest
+from dockyard.domain.records import ManifestRecord, NewManifest, Referrer
+from dockyard.domain.reference import TAG_PATTERN, validate_name, validate_tag
+from dockyard.services.registry import RegistryService
+
+
+@dataclass(frozen=True, slots=True)
+class PushedManifest:
+    digest: str
+    subject: str | None
+
+
+class ManifestService:
+    def __init__(self, registry: RegistryService) -> None:
+        self._registry = registry
+        self._store = registry.store
+
+    async def put(self, name: str, reference: str, body: bytes, content_type: str | None) -> PushedManifest:
+        """Store ``body`` under ``reference`` (a tag or the body's own digest)."""
+        validate_name(name)
+        tag: str | None = None
+        if is_digest(reference):
+            claimed = Digest.parse(reference)
+            digest = Digest.of(body, claimed.algorithm)
+            if digest != claimed:
+                raise DigestInvalid("manifest digest did not match the reference", digest=reference)
+        else:
+            tag = validate_tag(reference)
+            digest = Digest.of(body)
+        parsed = parse_manifest(body, content_type)
+        repository = await self._registry.repository_for_push(name)
+        subject = None if parsed.subject is None else str(parsed.subject.digest)
+        record = ManifestRecord(
+            digest=str(digest),
+            media_type=parsed.media_type,
+            content=body,
+            artifact_type=parsed.artifact_type,
+            subject=subject,
+            annotations=parsed.annotations,
+        )
+        new = NewManifest(
+            record=record,
+            blob_references=tuple(str(d) for d in parsed.blob_references),
+            manifest_references=tuple(str(d) for d in parsed.manifest_references),
+            tag=tag,
+        )
+        await self._store.put_manifest(repository.id, new)
+        return PushedManifest(str(digest), subject)
+
+    async def get(self, name: str, reference: str) -> ManifestRecord:
+        validate_name(name)
+        if is_digest(reference):
+            record = await self._store.get_manifest(name, str(Digest.parse(reference)))
+        elif TAG_PATTERN.match(reference):
+            record = await self._store.get_tagged_manifest(name, reference)
+        else:
+            record = None  # a tag that breaks the grammar can never have been pushed
+        if record is None:
+            await self._registry.repository(name)
+            raise ManifestUnknown("manifest unknown", reference=reference)
+        return record
+
+    async def delete(self, name: str, reference: str) -> None:
+        """Delete by digest removes the manifest and its tags; delete by tag removes only the tag."""
+        repository = await self._registry.repository(name)
+        if is_digest(reference):
+            deleted = await self._store.delete_manifest(repository.id, str(Digest.parse(reference)))
+        elif TAG_PATTERN.match(reference):
+            deleted = await self._store.delete_tag(repository.id, reference)
+        else:
+            deleted = False
+        if not deleted:
+            raise ManifestUnknown("manifest unknown", reference=reference)
+
+    async def referrers(self, name: str, subject: Digest, artifact_type: str | None) -> list[Referrer]:
+        try:
+            repository = await self._registry.repository(name)
+        except NameUnknown:
+            return []
+        found = await self._store.list_referrers(repository.id, str(subject))
+        if artifact_type is not None:
+            found = [r for r in found if r.artifact_type == artifact_type]
+        return found

@@ -1,0 +1,233 @@
+"""The registry's use cases: repositories, blobs, uploads, manifests, tags, referrers.
+
+Write order is always bytes first (blob store), then metadata in one transaction; anything the metadata
+does not reference is invisible to clients and reclaimable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from dockyard.blobstore.content import BlobStore
+from dockyard.domain.digest import Digest
+from dockyard.domain.errors import (
+    BlobUnknown,
+    BlobUploadUnknown,
+    ManifestUnknown,
+    NameUnknown,
+    RangeInvalid,
+    SizeInvalid,
+)
+from dockyard.domain.records import Repository, Upload
+from dockyard.domain.reference import validate_name
+from dockyard.ports import Clock, MetadataStore
+
+ReadCheck = Callable[[str], bool]
+
+
+def _allow_all(_name: str) -> bool:
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryPolicy:
+    create_on_push: bool = True
+    upload_expiry: timedelta = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadState:
+    repository: str
+    id: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class MountResult:
+    """Either the blob was mounted (``digest`` set) or a fresh upload was started (``upload`` set)."""
+
+    digest: Digest | None
+    upload: UploadState | None
+
+
+class RegistryService:
+    def __init__(self, store: MetadataStore, blobs: BlobStore, clock: Clock, policy: RegistryPolicy) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.clock = clock
+        self.policy = policy
+        self._upload_locks: dict[str, asyncio.Lock] = {}
+
+    # -- repositories ---------------------------------------------------------------------------------
+
+    async def repository(self, name: str) -> Repository:
+        """The existing repository ``name``; :class:`NameUnknown` when there is none."""
+        validate_name(name)
+        repository = await self.store.get_repository(name)
+        if repository is None:
+            raise NameUnknown("repository name not known to registry", name=name)
+        return repository
+
+    async def repository_for_push(self, name: str) -> Repository:
+        validate_name(name)
+        repository = await self.store.get_repository(name)
+        if repository is not None:
+            return repository
+        if not self.policy.create_on_push:
+            raise NameUnknown("repository name not known to registry", name=name)
+        return await self.store.create_repository(name)
+
+    async def create_repository(self, name: str) -> Repository:
+        return await self.store.create_repository(validate_name(name))
+
+    async def delete_repository(self, name: str) -> None:
+        validate_name(name)
+        if not await self.store.delete_repository(name):
+            raise NameUnknown("repository name not known to registry", name=name)
+
+    async def catalog(self, limit: int | None, last: str | None) -> list[str]:
+        return await self.store.list_repositories(last, limit)
+
+    # -- blobs ----------------------------------------------------------------------------------------
+
+    async def blob_size(self, name: str, digest: Digest) -> int:
+        repository = await self.repository(name)
+        size = await self.store.linked_blob_size(repository.id, str(digest))
+        if size is None:
+            raise BlobUnknown("blob unknown to registry", digest=str(digest))
+        return size
+
+    async def delete_blob(self, name: str, digest: Digest) -> None:
+        repository = await self.repository(name)
+        if not await self.store.unlink_blob(repository.id, str(digest)):
+            raise BlobUnknown("blob unknown to registry", digest=str(digest))
+
+    # -- uploads --------------------------------------------------------------------------------------
+
+    async def start_upload(self, name: str) -> UploadState:
+        repository = await self.repository_for_push(name)
+        now = self.clock.now()
+        upload = Upload(str(uuid.uuid4()), repository.id, 0, now, now)
+        await self.store.create_upload(upload)
+        return UploadState(name, upload.id, 0)
+
+    async def mount(
+        self, name: str, digest: Digest, source: str | None, can_read: ReadCheck = _allow_all
+    ) -> MountResult:
+        """Link ``digest`` into ``name`` from ``source`` (or, without one, from any readable repository).
+
+        A source the caller cannot read, or that lacks the blob, gives a fresh upload session: the answer
+        never reveals whether the blob exists where the caller cannot see.
+        """
+        repository = await self.repository_for_push(name)
+        size = await self._mountable_size(digest, source, can_read)
+        if size is None or await self.blobs.stat(digest) is None:
+            return MountResult(None, await self.start_upload(name))
+        await self.store.link_blob(repository.id, str(digest), size)
+        return MountResult(digest, None)
+
+    async def _mountable_size(self, digest: Digest, source: str | None, can_read: ReadCheck) -> int | None:
+        if source is not None:
+            try:
+                validate_name(source)
+            except Exception:
+                return None
+            if not can_read(source):
+                return None
+            origin = await self.store.get_repository(source)
+            return None if origin is None else await self.store.linked_blob_size(origin.id, str(digest))
+        for candidate in await self.store.repositories_with_blob(str(digest)):
+            if can_read(candidate):
+                return await self.store.blob_size(str(digest))
+        return None
+
+    async def upload(self, name: str, upload_id: str) -> UploadState:
+        repository = await self.repository(name)
+        upload = await self.store.get_upload(repository.id, upload_id)
+        if upload is None:
+            raise BlobUploadUnknown("blob upload unknown to registry", upload=upload_id[:64])
+        return UploadState(name, upload.id, upload.size)
+
+    def _lock(self, upload_id: str) -> asyncio.Lock:
+        return self._upload_locks.setdefault(upload_id, asyncio.Lock())
+
+    async def append(
+        self,
+        name: str,
+        upload_id: str,
+        stream: AsyncIterable[bytes],
+        start: int | None = None,
+        length: int | None = None,
+    ) -> UploadState:
+        """Append a chunk. ``start`` (from ``Content-Range``) must equal the bytes received so far."""
+        async with self._lock(upload_id):
+            state = await self.upload(name, upload_id)
+            if start is not None and start != state.size:
+                raise RangeInvalid("chunk out of order", size=state.size)
+            size = await self._receive(upload_id, state.size, stream, length)
+            await self.store.set_upload_size(upload_id, size, self.clock.now())
+            return UploadState(name, upload_id, size)
+
+    async def complete(
+        self,
+        name: str,
+        upload_id: str,
+        digest: Digest,
+        stream: AsyncIterable[bytes] | None = None,
+        start: int | None = None,
+        length: int | None = None,
+    ) -> None:
+        """Append the optional last chunk, verify ``digest`` and link the blob; the session ends."""
+        async with self._lock(upload_id):
+            state = await self.upload(name, upload_id)
+            if start is not None and start != state.size:
+                raise RangeInvalid("chunk out of order", size=state.size)
+            size = state.size
+            if stream is not None:
+                size = await self._receive(upload_id, state.size, stream, length)
+            repository = await self.repository(name)
+            try:
+                await self.blobs.commit(upload_id, size, digest)
+            except Exception:
+                await self._end_upload(upload_id)
+                raise
+            await self.store.link_blob(repository.id, str(digest), size)
+            await self._end_upload(upload_id)
+
+    async def _receive(
+        self, upload_id: str, offset: int, stream: AsyncIterable[bytes], length: int | None
+    ) -> int:
+        size = await self.blobs.append(upload_id, offset, stream, length)
+        if length is not None and size - offset != length:
+            raise SizeInvalid("chunk is shorter than its declared length")
+        return size
+
+    async def cancel(self, name: str, upload_id: str) -> None:
+        await self.upload(name, upload_id)
+        await self._end_upload(upload_id)
+
+    async def _end_upload(self, upload_id: str) -> None:
+        await self.store.delete_upload(upload_id)
+        await self.blobs.discard(upload_id)
+        self._upload_locks.pop(upload_id, None)
+
+    async def expire_uploads(self) -> int:
+        """Remove upload sessions idle past the expiry; returns how many."""
+        stale = await self.store.stale_uploads(self.clock.now() - self.policy.upload_expiry)
+        for upload_id in stale:
+            await self._end_upload(upload_id)
+        return len(stale)
+
+    # -- tags -----------------------------------------------------------------------------------------
+
+    async def tags(self, name: str, limit: int | None, last: str | None) -> list[str]:
+        repository = await self.repository(name)
+        return await self.store.list_tags(repository.id, last, limit)
+
+    async def require_manifest(self, name: str, digest: str) -> None:
+        if await self.store.get_manifest(name, digest) is None:
+            raise ManifestUnknown("manifest unknown", digest=digest)
