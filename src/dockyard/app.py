@@ -18,17 +18,19 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from dockyard.blobstore.content import BlobStore
 from dockyard.blobstore.filesystem import FilesystemDriver
 from dockyard.clock import SystemClock
 from dockyard.config import SETTINGS_ENV, Settings, settings_from_json
 from dockyard.http.observability import Metrics, ObservabilityMiddleware
-from dockyard.http.oci.errors import oci_error
+from dockyard.http.oci.router import OciRouter
 from dockyard.http.oci.routes import OciApi
+from dockyard.metadata.cache import CachedMetadataStore
 from dockyard.metadata.engine import create_engine, database_url
 from dockyard.metadata.migrate import upgrade
+from dockyard.metadata.signal import FileChangeSignal
 from dockyard.metadata.store import SqlMetadataStore
 from dockyard.ports import Clock
 from dockyard.services.manifests import ManifestService
@@ -53,7 +55,8 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     clock = clock or SystemClock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(database_url(settings.database_url, settings.data_dir))
-    store = SqlMetadataStore(engine, clock)
+    signal = FileChangeSignal(settings.data_dir / "change-signal")
+    store = CachedMetadataStore(SqlMetadataStore(engine, clock), signal)
     blobs = BlobStore(FilesystemDriver(settings.blob_root))
     policy = RegistryPolicy(
         create_on_push=settings.create_on_push,
@@ -109,10 +112,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None, run_migrations
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
     ]
+    router = OciRouter(oci)
+    registry_api = [Mount("/v2", app=router), Route("/v2", router)]
     app = Starlette(
-        routes=[*oci.routes(), *ops],
-        lifespan=lifespan,
-        exception_handlers={HTTPException: _http_error},
+        routes=[*ops, *registry_api], lifespan=lifespan, exception_handlers={HTTPException: _http_error}
     )
     app.state.services = services
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)
@@ -121,9 +124,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None, run_migrations
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    if request.url.path.startswith("/v2"):
-        code = "UNSUPPORTED" if exc.status_code == 405 else "NOT_FOUND"
-        return oci_error(code, exc.detail, exc.status_code)
     return JSONResponse({"error": exc.detail}, exc.status_code)
 
 

@@ -18,6 +18,16 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
 
+class ChangeSignal(Protocol):
+    """A value every process of the registry sees change right after any metadata write commits.
+
+    Readers compare it before and after a cached lookup; it is not a counter, only "has anything moved".
+    """
+
+    def current(self) -> int: ...
+    def bump(self) -> None: ...
+
+
 class BlobDriver(Protocol):
     """A dumb, path-level byte store. Content addressing lives above it (``blobstore.content``).
 

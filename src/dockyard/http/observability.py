@@ -7,9 +7,10 @@ stays bounded. Query strings are never logged: later features put signatures in 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -59,6 +60,26 @@ class Metrics:
         self.received = Counter(
             "dockyard_http_request_bytes", "Request body bytes", labels, registry=registry
         )
+        self._children: dict[tuple[str, str, str], tuple[Any, Any, Any, Any]] = {}
+
+    def observe(self, route: str, method: str, status: str, elapsed: float, sent: int, received: int) -> None:
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(*key),
+                self.latency.labels(route, method),
+                self.sent.labels(*key),
+                self.received.labels(*key),
+            )
+            self._children[key] = children
+        requests, latency, sent_bytes, received_bytes = children
+        requests.inc()
+        latency.observe(elapsed)
+        if sent:
+            sent_bytes.inc(sent)
+        if received:
+            received_bytes.inc(received)
 
 
 class ObservabilityMiddleware:
@@ -72,7 +93,7 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = uuid.uuid4().hex[:16]
+        request_id = os.urandom(8).hex()
         state = {"status": 500, "sent": 0, "received": 0, "length": 0}
 
         async def counting_receive() -> Message:
@@ -100,10 +121,7 @@ class ObservabilityMiddleware:
 
     def _record(self, scope: Scope, state: dict[str, int], elapsed: float, request_id: str) -> None:
         route, method, status = route_of(scope["path"]), scope["method"], str(state["status"])
-        self.metrics.requests.labels(route, method, status).inc()
-        self.metrics.latency.labels(route, method).observe(elapsed)
-        self.metrics.sent.labels(route, method, status).inc(state["sent"])
-        self.metrics.received.labels(route, method, status).inc(state["received"])
+        self.metrics.observe(route, method, status, elapsed, state["sent"], state["received"])
         if self.access_log:
             client = scope.get("client")
             log.info(

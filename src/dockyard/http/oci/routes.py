@@ -11,7 +11,6 @@ from urllib.parse import urlencode
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
 
 from dockyard.domain.digest import Digest
 from dockyard.domain.errors import (
@@ -133,26 +132,27 @@ class OciApi:
         self.registry = registry
         self.manifests = manifests
 
-    def routes(self) -> list[BaseRoute]:
-        uploads = "/v2/{name:path}/blobs/uploads"
-        return [
-            Route("/v2/", self.base, methods=["GET"]),
-            Route("/v2", self.base, methods=["GET"]),
-            Route("/v2/_catalog", self.catalog, methods=["GET"]),
-            Route(uploads + "/", self.start_upload, methods=["POST"]),
-            Route(uploads, self.start_upload, methods=["POST"]),
-            Route(uploads + "/{upload_id}", self.upload_status, methods=["GET"]),
-            Route(uploads + "/{upload_id}", self.patch_upload, methods=["PATCH"]),
-            Route(uploads + "/{upload_id}", self.put_upload, methods=["PUT"]),
-            Route(uploads + "/{upload_id}", self.cancel_upload, methods=["DELETE"]),
-            Route("/v2/{name:path}/blobs/{digest}", self.get_blob, methods=["GET", "HEAD"]),
-            Route("/v2/{name:path}/blobs/{digest}", self.delete_blob, methods=["DELETE"]),
-            Route("/v2/{name:path}/manifests/{reference}", self.get_manifest, methods=["GET", "HEAD"]),
-            Route("/v2/{name:path}/manifests/{reference}", self.put_manifest, methods=["PUT"]),
-            Route("/v2/{name:path}/manifests/{reference}", self.delete_manifest, methods=["DELETE"]),
-            Route("/v2/{name:path}/tags/list", self.list_tags, methods=["GET"]),
-            Route("/v2/{name:path}/referrers/{digest}", self.referrers, methods=["GET"]),
-        ]
+    def dispatch_table(self) -> dict[tuple[str, str], Endpoint]:
+        """``(endpoint kind, method)`` to handler; kinds come from :data:`PATHS`."""
+        table: dict[tuple[str, str], Endpoint] = {
+            ("base", "GET"): self.base,
+            ("catalog", "GET"): self.catalog,
+            ("uploads", "POST"): self.start_upload,
+            ("upload", "GET"): self.upload_status,
+            ("upload", "PATCH"): self.patch_upload,
+            ("upload", "PUT"): self.put_upload,
+            ("upload", "DELETE"): self.cancel_upload,
+            ("blobs", "GET"): self.get_blob,
+            ("blobs", "HEAD"): self.get_blob,
+            ("blobs", "DELETE"): self.delete_blob,
+            ("manifests", "GET"): self.get_manifest,
+            ("manifests", "HEAD"): self.get_manifest,
+            ("manifests", "PUT"): self.put_manifest,
+            ("manifests", "DELETE"): self.delete_manifest,
+            ("tags", "GET"): self.list_tags,
+            ("referrers", "GET"): self.referrers,
+        }
+        return table
 
     async def base(self, request: Request) -> Response:
         return _json({})
