@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Run the OCI distribution-spec conformance suite against a fresh Dockyard on loopback.
+#
+# The suite's test binary is not part of this repository: build it from opencontainers/distribution-spec
+# (tag v1.1.1, directory conformance/, as its README describes) and point CONFORMANCE_BIN at it.
+#
+# usage: CONFORMANCE_BIN=/path/to/conformance.test scripts/conformance.sh [REPORT_DIR]
+# env:   DOCKYARD_ARGS   extra `dockyard serve` flags (e.g. "--server uvicorn --workers 2")
+#        OCI_AUTOMATIC_CROSSMOUNT (default 1), OCI_USERNAME / OCI_PASSWORD (passed through)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${CONFORMANCE_BIN:?set CONFORMANCE_BIN to the distribution-spec conformance test binary}"
+REPORT_DIR="$(mkdir -p "${1:-conformance-results}" && cd "${1:-conformance-results}" && pwd)"
+WORK="$(mktemp -d -t dockyard-conformance.XXXXXX)"
+PORT="$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+
+# shellcheck disable=SC2086
+.venv/bin/dockyard serve --data-dir "$WORK/data" --port "$PORT" ${DOCKYARD_ARGS:-} >"$REPORT_DIR/dockyard.log" 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/v2/" >/dev/null && break; sleep 0.1; done
+
+export OCI_ROOT_URL="http://127.0.0.1:$PORT" OCI_NAMESPACE=myorg/myrepo OCI_CROSSMOUNT_NAMESPACE=myorg/other
+export OCI_TEST_PULL=1 OCI_TEST_PUSH=1 OCI_TEST_CONTENT_DISCOVERY=1 OCI_TEST_CONTENT_MANAGEMENT=1
+export OCI_AUTOMATIC_CROSSMOUNT="${OCI_AUTOMATIC_CROSSMOUNT:-1}" OCI_HIDE_SKIPPED_WORKFLOWS=0 OCI_DEBUG=0
+export OCI_DELETE_MANIFEST_BEFORE_BLOBS=1 OCI_REPORT_DIR="$REPORT_DIR"
+[ "$OCI_AUTOMATIC_CROSSMOUNT" = 0 ] && unset OCI_AUTOMATIC_CROSSMOUNT
+(cd "$WORK" && "$CONFORMANCE_BIN" -ginkgo.no-color) | tee "$REPORT_DIR/conformance.log" | grep -E "^(Ran|FAIL|PASS|SUCCESS)|\[FAIL\]" || true
+grep -qE "^SUCCESS!|^PASS$" "$REPORT_DIR/conformance.log"
