@@ -8,6 +8,7 @@ scratch bytes already stored, so upload state never depends on one process's mem
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 
@@ -53,24 +54,17 @@ class BlobStore:
         path = self.upload_path(upload_id)
         hasher = await self._hasher_at(upload_id, offset)
         self._hashers.pop(upload_id, None)
-        position, pending, first = offset, bytearray(), True
-        async for chunk in stream:
-            pending += chunk
-            if limit is not None and position - offset + len(pending) > limit:
-                raise SizeInvalid("chunk is longer than its declared length")
-            if len(pending) >= WRITE_BATCH:
-                await self._flush(path, position, bytes(pending), hasher, first)
-                position, pending, first = position + len(pending), bytearray(), False
-        if pending or first:
-            await self._flush(path, position, bytes(pending), hasher, first)
-            position += len(pending)
+        writer = _PipelinedWriter(self._driver, path, offset, hasher)
+        try:
+            async for chunk in stream:
+                if limit is not None and writer.received + len(chunk) > limit:
+                    raise SizeInvalid("chunk is longer than its declared length")
+                await writer.add(chunk)
+            position = await writer.finish()
+        finally:
+            await writer.drain()
         self._hashers[upload_id] = (position, hasher)
         return position
-
-    async def _flush(self, path: str, position: int, data: bytes, hasher: Hasher, truncate: bool) -> None:
-        await self._driver.write_at(path, position, data, truncate=truncate)
-        if data:
-            await anyio.to_thread.run_sync(hasher.update, data)
 
     async def _hasher_at(self, upload_id: str, offset: int, algorithm: str = DEFAULT_ALGORITHM) -> Hasher:
         cached = self._hashers.get(upload_id)
@@ -105,3 +99,56 @@ class BlobStore:
     async def discard(self, upload_id: str) -> None:
         self._hashers.pop(upload_id, None)
         await self._driver.delete(self.upload_path(upload_id))
+
+
+class _PipelinedWriter:
+    """Batches a stream into 1 MiB writes; while one batch is written and hashed (in parallel, in worker
+    threads), the next is received. Batches are applied strictly in order, so the hash stays sequential.
+    """
+
+    def __init__(self, driver: BlobDriver, path: str, offset: int, hasher: Hasher) -> None:
+        self._driver = driver
+        self._path = path
+        self._position = offset
+        self._hasher = hasher
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._inflight: asyncio.Future[None] | None = None
+        self._first = True
+        self.received = 0
+
+    async def add(self, chunk: bytes) -> None:
+        self._pending.append(chunk)
+        self._pending_size += len(chunk)
+        self.received += len(chunk)
+        if self._pending_size >= WRITE_BATCH:
+            await self._start_batch()
+
+    async def _start_batch(self) -> None:
+        data = b"".join(self._pending)
+        self._pending.clear()
+        self._pending_size = 0
+        if self._inflight is not None:
+            await self._inflight
+        self._inflight = asyncio.ensure_future(self._flush(self._position, data, self._first))
+        self._position += len(data)
+        self._first = False
+
+    async def _flush(self, position: int, data: bytes, truncate: bool) -> None:
+        write = self._driver.write_at(self._path, position, data, truncate=truncate)
+        if data:
+            await asyncio.gather(write, anyio.to_thread.run_sync(self._hasher.update, data))
+        else:
+            await write
+
+    async def finish(self) -> int:
+        """Write what is pending (at least once, so an empty upload still has its scratch file)."""
+        if self._pending or self._first:
+            await self._start_batch()
+        await self.drain()
+        return self._position
+
+    async def drain(self) -> None:
+        if self._inflight is not None:
+            inflight, self._inflight = self._inflight, None
+            await inflight
