@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import dockyard.metadata.iam_tables  # noqa: F401  (registers the identity tables)
 from dockyard.metadata.tables import metadata
 
 connection = context.config.attributes.get("connection")
