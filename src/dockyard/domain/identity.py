@@ -163,7 +163,7 @@ class SigningSecret:
     user_name: str | None
     active: bool
     session: Session | None = None
-    session_token_hash: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
 
 
 class IdentityError(Exception):

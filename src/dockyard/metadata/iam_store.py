@@ -323,19 +323,29 @@ class SqlIdentityStore(SqlStore):
             keys = (
                 await conn.execute(select(iam_access_keys.c.access_key_id, iam_access_keys.c.secret))
             ).all()
-            sessions = (await conn.execute(select(iam_sessions.c.access_key_id, iam_sessions.c.secret))).all()
-        return [("key", k, bytes(s)) for k, s in keys] + [("session", k, bytes(s)) for k, s in sessions]
+            sessions = (
+                await conn.execute(
+                    select(iam_sessions.c.access_key_id, iam_sessions.c.secret, iam_sessions.c.token)
+                )
+            ).all()
+        entries = [("key", k, bytes(s)) for k, s in keys]
+        entries += [("session", k, bytes(s)) for k, s, _ in sessions]
+        entries += [("token", k, bytes(t)) for k, _, t in sessions]
+        return entries
 
     async def reseal(self, entries: list[tuple[str, str, bytes]]) -> None:
         async with self._write() as conn:
             for kind, key_id, sealed in entries:
                 table = iam_access_keys if kind == "key" else iam_sessions
-                await conn.execute(update(table).where(table.c.access_key_id == key_id).values(secret=sealed))
+                column = "token" if kind == "token" else "secret"
+                await conn.execute(
+                    update(table).where(table.c.access_key_id == key_id).values({column: sealed})
+                )
 
     # -- STS sessions ---------------------------------------------------------------------------------
 
     async def create_session(
-        self, session: Session, sealed_secret: bytes, token_hash: str, now: datetime
+        self, session: Session, sealed_secret: bytes, sealed_token: bytes, now: datetime
     ) -> None:
         await self._insert_new(
             iam_sessions,
@@ -343,7 +353,7 @@ class SqlIdentityStore(SqlStore):
             access_key_id=session.access_key_id,
             account_id=session.account_id,
             secret=sealed_secret,
-            token_hash=token_hash,
+            token=sealed_token,
             role_name=session.role_name,
             role_path=session.role_path,
             role_id=session.role_id,
@@ -355,7 +365,7 @@ class SqlIdentityStore(SqlStore):
             created_at=now,
         )
 
-    async def session_secret(self, access_key_id: str) -> tuple[Session, bytes, str] | None:
+    async def session_secret(self, access_key_id: str) -> tuple[Session, bytes, bytes] | None:
         query = select(iam_sessions).where(iam_sessions.c.access_key_id == access_key_id)
         async with self._read() as conn:
             r = (await conn.execute(query)).first()
@@ -373,7 +383,7 @@ class SqlIdentityStore(SqlStore):
             r.identity_provider,
             r.subject,
         )
-        return session, bytes(r.secret), r.token_hash
+        return session, bytes(r.secret), bytes(r.token)
 
     async def delete_expired_sessions(self, before: datetime) -> int:
         async with self._write() as conn:

@@ -104,7 +104,7 @@ iam_sessions = Table(
     Column("access_key_id", String(32), primary_key=True),
     Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     Column("secret", LargeBinary, nullable=False),
-    Column("token_hash", String(64), nullable=False),
+    Column("token", LargeBinary, nullable=False),
     Column("role_name", NAME, nullable=False),
     Column("role_path", String(512), nullable=False),
     Column("role_id", String(32), nullable=False),

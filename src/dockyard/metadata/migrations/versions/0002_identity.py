@@ -180,7 +180,7 @@ def upgrade() -> None:
         sa.Column("access_key_id", sa.String(length=32), nullable=False),
         sa.Column("account_id", sa.String(length=12), nullable=False),
         sa.Column("secret", sa.LargeBinary(), nullable=False),
-        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("token", sa.LargeBinary(), nullable=False),
         sa.Column("role_name", sa.String(length=128), nullable=False),
         sa.Column("role_path", sa.String(length=512), nullable=False),
         sa.Column("role_id", sa.String(length=32), nullable=False),
