@@ -101,7 +101,7 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
 def _load_object(body: bytes) -> dict[str, Any]:
     try:
         document = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than the parser's stack
         raise ManifestInvalid(f"manifest is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
         raise ManifestInvalid("manifest must be a JSON object")

@@ -90,7 +90,7 @@ class SqlMetadataStore:
         name = self._lexical(repositories.c.name)
         query = select(repositories.c.name).order_by(name)
         if last is not None:
-            query = query.where(name > last)
+            query = query.where(name > _before_nul(last))
         if limit is not None:
             query = query.limit(limit)
         async with self._read() as conn:
@@ -164,6 +164,8 @@ class SqlMetadataStore:
             )
 
     async def get_upload(self, repository_id: int, upload_id: str) -> Upload | None:
+        if "\x00" in upload_id:  # a client's string; PostgreSQL text cannot hold NUL, and no id has one
+            return None
         query = select(uploads).where(uploads.c.id == upload_id, uploads.c.repository_id == repository_id)
         async with self._read() as conn:
             row = (await conn.execute(query)).first()
@@ -296,7 +298,7 @@ class SqlMetadataStore:
         name = self._lexical(tags.c.name)
         query = select(tags.c.name).where(tags.c.repository_id == repository_id).order_by(name)
         if last is not None:
-            query = query.where(name > last)
+            query = query.where(name > _before_nul(last))
         if limit is not None:
             query = query.limit(limit)
         async with self._read() as conn:
@@ -344,7 +346,7 @@ class SqlMetadataStore:
         tag_query = select(tags.c.manifest_id, tags.c.name).where(tags.c.repository_id == repository_id)
         async with self._read() as conn:
             rows = (await conn.execute(query)).all()
-            tag_rows = (await conn.execute(tag_query.order_by(tags.c.name))).all()
+            tag_rows = (await conn.execute(tag_query.order_by(self._lexical(tags.c.name)))).all()
         by_manifest: dict[int, list[str]] = {}
         for manifest_id, name in tag_rows:
             by_manifest.setdefault(manifest_id, []).append(name)
@@ -358,6 +360,12 @@ class SqlMetadataStore:
             )
             for r in rows
         ]
+
+
+def _before_nul(last: str) -> str:
+    """``last`` cut at its first NUL, which PostgreSQL text cannot hold. No stored name or tag contains NUL
+    (the smallest character), so ``value > last`` and ``value > last[:first NUL]`` agree for all of them."""
+    return last.split("\x00", 1)[0]
 
 
 def _manifest(row: Any) -> ManifestRecord:

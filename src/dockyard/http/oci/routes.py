@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -15,12 +16,12 @@ from starlette.responses import Response
 from dockyard.domain.digest import Digest
 from dockyard.domain.errors import (
     ByteRangeInvalid,
+    DigestInvalid,
     ManifestTooLarge,
     ManifestUnknown,
     PaginationInvalid,
     RangeInvalid,
     RegistryError,
-    SizeInvalid,
 )
 from dockyard.domain.manifest import MAX_MANIFEST_BYTES, OCI_INDEX
 from dockyard.http.oci.errors import API_VERSION_HEADER, error_response
@@ -230,12 +231,18 @@ class OciApi:
                 return self._created(name, result.digest)
             assert result.upload is not None
             return Response(status_code=202, headers=_upload_headers(result.upload))
-        state = await self.registry.start_upload(name)
         if "digest" in query:
             digest = Digest.parse(query["digest"])
             start, length = _content_range(request)
-            await self.registry.complete(name, state.id, digest, request.stream(), start, length)
+            state = await self.registry.start_upload(name)
+            try:
+                await self.registry.complete(name, state.id, digest, request.stream(), start, length)
+            except Exception:
+                with contextlib.suppress(RegistryError):  # no client knows this session: end it now
+                    await self.registry.cancel(name, state.id)
+                raise
             return self._created(name, digest)
+        state = await self.registry.start_upload(name)
         return Response(status_code=202, headers=_upload_headers(state))
 
     def _created(self, name: str, digest: Digest) -> Response:
@@ -260,7 +267,7 @@ class OciApi:
         name, upload_id = request.path_params["name"], request.path_params["upload_id"]
         raw = request.query_params.get("digest")
         if not raw:
-            raise SizeInvalid("the digest query parameter is required to complete an upload")
+            raise DigestInvalid("the digest query parameter is required to complete an upload")
         digest = Digest.parse(raw)
         stream = request.stream() if _has_body(request) else None
         start, length = _content_range(request) if stream is not None else (None, None)

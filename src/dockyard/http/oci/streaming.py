@@ -29,6 +29,8 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
         suffix = int(last_text)
         if suffix == 0:
             raise ByteRangeInvalid(size=size)
+        if size == 0:
+            return None  # satisfiable (RFC 9110 14.1.1) but no byte range can name it: send the empty whole
         return max(size - suffix, 0), size - 1
     first = int(first_text)
     last = size - 1 if last_text == "" else min(int(last_text), size - 1)

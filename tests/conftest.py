@@ -1,0 +1,108 @@
+"""Fixtures shared by every test directory: a migrated SQLite file to copy, and one throwaway PostgreSQL
+database per test session."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import asyncpg
+import hypothesis
+import pytest
+
+from dockyard.metadata.engine import create_engine, database_url
+from dockyard.metadata.migrate import upgrade
+
+# No test asserts timing, and the machine may be busy: Hypothesis must not fail an example for being slow.
+hypothesis.settings.register_profile("dockyard", deadline=None)
+hypothesis.settings.load_profile("dockyard")
+
+POSTGRES_SERVER = os.environ.get("TEST_POSTGRES_SERVER", "postgresql://postgres@127.0.0.1:5432")
+
+
+async def _create_database(name: str) -> None:
+    conn = await asyncpg.connect(f"{POSTGRES_SERVER}/postgres", timeout=5)
+    try:
+        try:  # an ICU locale, so that an ORDER BY without COLLATE "C" is not lexical and tests catch it
+            await conn.execute(
+                f"CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
+                " LOCALE 'C.UTF-8'"
+            )
+        except asyncpg.PostgresError:
+            await conn.execute(f"CREATE DATABASE {name} TEMPLATE template0")
+    finally:
+        await conn.close()
+
+
+async def _drop_database(name: str) -> None:
+    conn = await asyncpg.connect(f"{POSTGRES_SERVER}/postgres", timeout=5)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await conn.close()
+
+
+async def _migrate_url(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated, empty ``dockyard.db``; copying it is much faster than migrating afresh."""
+    directory = tmp_path_factory.mktemp("sqlite-template")
+    asyncio.run(_migrate_url(database_url(None, directory)))
+    return directory / "dockyard.db"
+
+
+@pytest.fixture
+def migrated_sqlite(sqlite_template: Path) -> Callable[[Path], Path]:
+    """Put an empty migrated database where the server looks for one under ``data_dir``."""
+
+    def place(data_dir: Path) -> Path:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return Path(shutil.copyfile(sqlite_template, data_dir / "dockyard.db"))
+
+    return place
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """DSN of a migrated database created for this session (dropped afterwards)."""
+    name = f"dockyard_test_{uuid.uuid4().hex[:12]}"
+    try:
+        asyncio.run(_create_database(name))
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_SERVER}: {exc}")
+    dsn = f"{POSTGRES_SERVER}/{name}"
+    try:
+        asyncio.run(_migrate_url(database_url(dsn, Path())))
+        yield dsn
+    finally:
+        asyncio.run(_drop_database(name))
+
+
+async def _truncate(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+        )
+        names = ", ".join(f'"{row["tablename"]}"' for row in rows)
+        await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def empty_postgres_url(postgres_url: str) -> str:
+    """``postgres_url`` with every table emptied, for one test."""
+    asyncio.run(_truncate(postgres_url))
+    return postgres_url
