@@ -129,13 +129,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _expire_uploads(registry: RegistryService) -> None:
     while True:
+        await asyncio.sleep(EXPIRY_INTERVAL_SECONDS)
         try:
             removed = await registry.expire_uploads()
             if removed:
                 log.info("expired uploads", extra={"count": removed})
         except Exception:
             log.exception("upload expiry failed")
-        await asyncio.sleep(EXPIRY_INTERVAL_SECONDS)
 
 
 def app_from_environment() -> Starlette:

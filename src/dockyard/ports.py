@@ -53,6 +53,9 @@ class BlobDriver(Protocol):
     async def delete(self, path: str) -> None:
         """Remove ``path`` (and, for a scratch directory, everything below it). Missing is not an error."""
 
+    async def list(self, prefix: str) -> list[tuple[str, datetime]]:
+        """``(path, last modified)`` of the objects whose path starts with ``prefix``."""
+
 
 class MetadataStore(Protocol):
     """Repositories, blob links, manifests, tags and upload sessions.
@@ -76,6 +79,9 @@ class MetadataStore(Protocol):
     async def get_upload(self, repository_id: int, upload_id: str) -> Upload | None: ...
     async def set_upload_size(self, upload_id: str, size: int, at: datetime) -> None: ...
     async def delete_upload(self, upload_id: str) -> None: ...
+    async def finish_upload(self, upload_id: str, repository_id: int, digest: str, size: int) -> None:
+        """Link the uploaded blob and end its session, in one transaction."""
+
     async def stale_uploads(self, before: datetime) -> list[str]: ...
 
     async def put_manifest(self, repository_id: int, new: NewManifest) -> None:

@@ -261,6 +261,18 @@ async def test_idle_uploads_expire(run_app: RunApp) -> None:
         assert [path.name for path in registry.upload_files()] == [busy.rsplit("/", 1)[1]]
 
 
+async def test_scratch_of_an_interrupted_single_request_upload_is_swept(run_app: RunApp) -> None:
+    clock = ManualClock()
+    async with run_app(clock=clock) as registry:
+        scratch = registry.settings.blob_root / "uploads" / "direct-left-by-a-crash"
+        scratch.parent.mkdir(parents=True, exist_ok=True)
+        scratch.write_bytes(b"half a blob")
+        assert await registry.services.registry.expire_uploads() == 0
+        clock.current += timedelta(hours=25)
+        assert await registry.services.registry.expire_uploads() == 1
+        assert not scratch.exists()
+
+
 # -- create_on_push ----------------------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 import anyio.to_thread
@@ -95,6 +96,11 @@ class BlobStore:
     async def _truncate(self, path: str, size: int) -> None:
         """Drop scratch bytes past ``size`` left by an interrupted chunk, before the file is committed."""
         await self._driver.write_at(path, size, b"", truncate=True)
+
+    async def stale_scratch(self, prefix: str, before: datetime) -> list[str]:
+        """Upload ids of scratch files named ``prefix…`` untouched since ``before``."""
+        found = await self._driver.list(self.upload_path(prefix))
+        return [path.rpartition("/")[2] for path, modified in found if modified < before]
 
     async def discard(self, upload_id: str) -> None:
         self._hashers.pop(upload_id, None)

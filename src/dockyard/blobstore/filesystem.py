@@ -12,9 +12,11 @@ fsync of the directory. A crash before that leaves at most scratch bytes, which 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio.to_thread
@@ -69,6 +71,10 @@ class FilesystemDriver:
     async def delete(self, path: str) -> None:
         await anyio.to_thread.run_sync(_delete, self._full(path))
 
+    async def list(self, prefix: str) -> list[tuple[str, datetime]]:
+        directory, _, start = prefix.rpartition("/")
+        return await anyio.to_thread.run_sync(_list, self._root, directory, start)
+
 
 def _write_at(full: Path, offset: int, data: bytes, truncate: bool) -> None:
     full.parent.mkdir(parents=True, exist_ok=True)
@@ -106,6 +112,17 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _list(root: Path, directory: str, start: str) -> list[tuple[str, datetime]]:
+    base = root / directory if directory else root
+    found = []
+    with contextlib.suppress(FileNotFoundError), os.scandir(base) as entries:
+        for entry in entries:
+            if entry.name.startswith(start):
+                modified = datetime.fromtimestamp(entry.stat(follow_symlinks=False).st_mtime, UTC)
+                found.append((f"{directory}/{entry.name}" if directory else entry.name, modified))
+    return found
 
 
 def _delete(full: Path) -> None:

@@ -138,3 +138,6 @@ class CachedMetadataStore:
 
     async def delete_upload(self, upload_id: str) -> None:
         await self._inner.delete_upload(upload_id)
+
+    async def finish_upload(self, upload_id: str, repository_id: int, digest: str, size: int) -> None:
+        await self._write(self._inner.finish_upload(upload_id, repository_id, digest, size))

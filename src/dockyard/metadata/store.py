@@ -181,6 +181,21 @@ class SqlMetadataStore:
                 update(uploads).where(uploads.c.id == upload_id).values(size=size, updated_at=at)
             )
 
+    async def finish_upload(self, upload_id: str, repository_id: int, digest: str, size: int) -> None:
+        now = self._clock.now()
+        async with self._write() as conn:
+            await conn.execute(
+                self._insert(blobs)
+                .values(digest=digest, size=size, created_at=now)
+                .on_conflict_do_nothing(index_elements=["digest"])
+            )
+            await conn.execute(
+                self._insert(repository_blobs)
+                .values(repository_id=repository_id, digest=digest, created_at=now)
+                .on_conflict_do_nothing(index_elements=["repository_id", "digest"])
+            )
+            await conn.execute(delete(uploads).where(uploads.c.id == upload_id))
+
     async def delete_upload(self, upload_id: str) -> None:
         async with self._write() as conn:
             await conn.execute(delete(uploads).where(uploads.c.id == upload_id))

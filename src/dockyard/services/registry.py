@@ -27,6 +27,7 @@ from dockyard.domain.reference import validate_name
 from dockyard.ports import Clock, MetadataStore
 
 ReadCheck = Callable[[str], bool]
+DIRECT_PREFIX = "direct-"
 
 
 def _allow_all(_name: str) -> bool:
@@ -195,8 +196,25 @@ class RegistryService:
             except Exception:
                 await self._end_upload(upload_id)
                 raise
-            await self.store.link_blob(repository.id, str(digest), size)
-            await self._end_upload(upload_id)
+            await self.store.finish_upload(upload_id, repository.id, str(digest), size)
+            await self.blobs.discard(upload_id)
+            self._upload_locks.pop(upload_id, None)
+
+    async def upload_blob(
+        self, name: str, digest: Digest, stream: AsyncIterable[bytes], length: int | None = None
+    ) -> None:
+        """A whole blob in one request (``POST ?digest=``): no session row, since no client can resume it.
+
+        Its scratch bytes are named ``direct-…``; if the process dies mid-way the expiry sweep removes them.
+        """
+        repository = await self.repository_for_push(name)
+        scratch = f"{DIRECT_PREFIX}{uuid.uuid4()}"
+        try:
+            size = await self._receive(scratch, 0, stream, length)
+            await self.blobs.commit(scratch, size, digest)
+        finally:
+            await self.blobs.discard(scratch)
+        await self.store.link_blob(repository.id, str(digest), size)
 
     async def _receive(
         self, upload_id: str, offset: int, stream: AsyncIterable[bytes], length: int | None
@@ -217,10 +235,14 @@ class RegistryService:
 
     async def expire_uploads(self) -> int:
         """Remove upload sessions idle past the expiry; returns how many."""
-        stale = await self.store.stale_uploads(self.clock.now() - self.policy.upload_expiry)
+        cutoff = self.clock.now() - self.policy.upload_expiry
+        stale = await self.store.stale_uploads(cutoff)
         for upload_id in stale:
             await self._end_upload(upload_id)
-        return len(stale)
+        orphans = await self.blobs.stale_scratch(DIRECT_PREFIX, cutoff)
+        for scratch in orphans:
+            await self.blobs.discard(scratch)
+        return len(stale) + len(orphans)
 
     # -- tags -----------------------------------------------------------------------------------------
 

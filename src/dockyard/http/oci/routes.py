@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -234,13 +233,9 @@ class OciApi:
         if "digest" in query:
             digest = Digest.parse(query["digest"])
             start, length = _content_range(request)
-            state = await self.registry.start_upload(name)
-            try:
-                await self.registry.complete(name, state.id, digest, request.stream(), start, length)
-            except Exception:
-                with contextlib.suppress(RegistryError):  # no client knows this session: end it now
-                    await self.registry.cancel(name, state.id)
-                raise
+            if start not in (None, 0):
+                raise RangeInvalid("a single-request upload starts at byte 0", size=0)
+            await self.registry.upload_blob(name, digest, request.stream(), length)
             return self._created(name, digest)
         state = await self.registry.start_upload(name)
         return Response(status_code=202, headers=_upload_headers(state))
