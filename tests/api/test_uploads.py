@@ -267,6 +267,8 @@ async def test_scratch_of_an_interrupted_single_request_upload_is_swept(run_app:
         scratch = registry.settings.blob_root / "uploads" / "direct-left-by-a-crash"
         scratch.parent.mkdir(parents=True, exist_ok=True)
         scratch.write_bytes(b"half a blob")
+        written = clock.current.timestamp()
+        os.utime(scratch, (written, written))
         assert await registry.services.registry.expire_uploads() == 0
         clock.current += timedelta(hours=25)
         assert await registry.services.registry.expire_uploads() == 1
