@@ -24,20 +24,36 @@ from dockyard.blobstore.content import BlobStore
 from dockyard.blobstore.filesystem import FilesystemDriver
 from dockyard.clock import SystemClock
 from dockyard.config import SETTINGS_ENV, Settings, settings_from_json
+from dockyard.crypto import SecretBox
+from dockyard.http.aws.router import AwsRouter
+from dockyard.http.ecr.api import EcrApi, build_ecr_endpoint
+from dockyard.http.iam import iam_endpoint
+from dockyard.http.iam.auth import AwsAuthenticator
 from dockyard.http.observability import Metrics, ObservabilityMiddleware
 from dockyard.http.oci.router import OciRouter
 from dockyard.http.oci.routes import OciApi
+from dockyard.http.sts import UNSIGNED_ACTIONS, sts_endpoint
 from dockyard.metadata.cache import CachedMetadataStore
 from dockyard.metadata.engine import create_engine, database_url
+from dockyard.metadata.iam_policy_store import SqlPolicyStore
+from dockyard.metadata.iam_store import SqlIdentityStore
 from dockyard.metadata.migrate import upgrade
 from dockyard.metadata.signal import FileChangeSignal
 from dockyard.metadata.store import SqlMetadataStore
-from dockyard.ports import Clock
+from dockyard.ports import ChangeSignal, Clock
+from dockyard.services.access import Access, Caller
+from dockyard.services.ecr_layers import DOWNLOAD_PATH
+from dockyard.services.ecr_limits import RateLimitConfig
+from dockyard.services.ecr_tokens import SigningKey
+from dockyard.services.identity import IdentityService
 from dockyard.services.manifests import ManifestService
 from dockyard.services.registry import RegistryPolicy, RegistryService
+from dockyard.services.sts import StsService
 
 log = logging.getLogger("dockyard")
 EXPIRY_INTERVAL_SECONDS = 600.0
+UNASSIGNED_ACCOUNT = "000000000000"  # owner of repositories created over /v2/ until hosts name accounts
+SESSION_GRACE = timedelta(days=1)  # expired sessions are kept a day, so their keys answer ExpiredToken
 
 
 @dataclass
@@ -45,6 +61,11 @@ class Services:
     engine: AsyncEngine
     registry: RegistryService
     manifests: ManifestService
+    identity: IdentityService
+    access: Access
+    sts: StsService
+    signal: ChangeSignal
+    clock: Clock
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -63,7 +84,60 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         upload_expiry=timedelta(hours=settings.upload_expiry_hours),
     )
     registry = RegistryService(store, blobs, clock, policy)
-    return Services(engine, registry, ManifestService(registry))
+    identity, access, sts = _identity_services(settings, engine, clock, signal)
+    return Services(engine, registry, ManifestService(registry), identity, access, sts, signal, clock)
+
+
+def _identity_services(
+    settings: Settings, engine: AsyncEngine, clock: Clock, signal: ChangeSignal
+) -> tuple[IdentityService, Access, StsService]:
+    """IAM and STS on the same engine; secrets sealed with the server keys (``crypto``); every identity
+    write bumps the shared change signal, so each process drops its credential and policy caches."""
+    box = SecretBox.from_data_dir(settings.data_dir)
+    if settings.database_url and box.path is not None:
+        log.warning("secret keys come from the data directory; set DOCKYARD_SECRET_KEYS on every machine")
+    identity = IdentityService(
+        SqlIdentityStore(engine, clock), SqlPolicyStore(engine, clock), box, clock, signal
+    )
+    access = Access(identity, signal)
+    return identity, access, StsService(access)
+
+
+def aws_router(settings: Settings, services: Services, ecr: EcrApi) -> AwsRouter:
+    """The AWS-protocol APIs on ``/``, one endpoint per signing name; IAM and STS accept the configured
+    region and us-east-1 (where botocore signs IAM by default)."""
+    auth = AwsAuthenticator(services.access, services.identity.clock, {settings.region, "us-east-1"})
+    return AwsRouter(
+        {
+            "iam": iam_endpoint(services.identity, services.access, auth.authenticator("iam")),
+            "sts": sts_endpoint(services.sts, auth.authenticator("sts", UNSIGNED_ACTIONS)),
+            "ecr": ecr.endpoint,
+        }
+    )
+
+
+def ecr_api(settings: Settings, services: Services) -> EcrApi:
+    """ECR's control plane over the same registry model; callers authenticate by SigV4 in this region."""
+    auth = AwsAuthenticator(services.access, services.clock, {settings.region})
+
+    async def account_of(caller: Caller) -> str:
+        return caller.account
+
+    return build_ecr_endpoint(
+        engine=services.engine,
+        signal=services.signal,
+        registry=services.registry,
+        manifests=services.manifests,
+        clock=services.clock,
+        key=SigningKey.from_data_dir(settings.data_dir),
+        authenticator=auth.authenticator("ecr"),
+        authorizer=services.access.require,
+        account_of=account_of,
+        region=settings.region,
+        domain=settings.domain,
+        default_account=settings.default_account or UNASSIGNED_ACCOUNT,
+        rate_limits=RateLimitConfig.parse(settings.ecr_rate_limits),
+    )
 
 
 async def migrate(settings: Settings) -> None:
@@ -85,7 +159,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, run_migrations
             await upgrade(services.engine)
         expiry = asyncio.create_task(_expire_uploads(services.registry))
         try:
-            yield
+            async with _identity_upkeep(services.identity):
+                yield
         finally:
             expiry.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -112,12 +187,22 @@ def create_app(settings: Settings, *, clock: Clock | None = None, run_migrations
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
     ]
-    router = OciRouter(oci)
+    ecr = ecr_api(settings, services)
+    router = ecr.throttle_oci(OciRouter(oci))
     registry_api = [Mount("/v2", app=router), Route("/v2", router)]
+    aws = aws_router(settings, services, ecr)
     app = Starlette(
-        routes=[*ops, *registry_api], lifespan=lifespan, exception_handlers={HTTPException: _http_error}
+        routes=[
+            *ops,
+            *registry_api,
+            Route(DOWNLOAD_PATH, ecr.downloads, methods=["GET", "HEAD"]),
+            Route("/", aws),
+        ],
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error},
     )
     app.state.services = services
+    app.state.aws = aws
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)
     return app
 
@@ -136,6 +221,28 @@ async def _expire_uploads(registry: RegistryService) -> None:
                 log.info("expired uploads", extra={"count": removed})
         except Exception:
             log.exception("upload expiry failed")
+
+
+@contextlib.asynccontextmanager
+async def _identity_upkeep(identity: IdentityService) -> AsyncIterator[None]:
+    """The AWS managed policies seeded (idempotent, any process may), expired STS sessions swept."""
+    await identity.seed()
+    sweeper = asyncio.create_task(_expire_sessions(identity))
+    try:
+        yield
+    finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+
+
+async def _expire_sessions(identity: IdentityService) -> None:
+    while True:
+        await asyncio.sleep(EXPIRY_INTERVAL_SECONDS)
+        try:
+            await identity.store.delete_expired_sessions(identity.clock.now() - SESSION_GRACE)
+        except Exception:
+            log.exception("session expiry failed")
 
 
 def app_from_environment() -> Starlette:

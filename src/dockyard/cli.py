@@ -15,6 +15,7 @@ from rich.table import Table
 from dockyard.app import Services, build_services, migrate
 from dockyard.config import Settings, load_settings
 from dockyard.domain.errors import RegistryError
+from dockyard.domain.identity import IdentityError, registry_host
 
 T = TypeVar("T")
 app = typer.Typer(help="Dockyard: an OCI registry with Amazon ECR's control plane.", no_args_is_help=True)
@@ -22,6 +23,8 @@ repo_app = typer.Typer(help="Manage repositories on this node's metadata store."
 image_app = typer.Typer(help="Inspect images.", no_args_is_help=True)
 app.add_typer(repo_app, name="repo")
 app.add_typer(image_app, name="image")
+admin_app = typer.Typer(help="Accounts, root credentials and server keys.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -165,6 +168,101 @@ def image_list(
             row["digest"], ",".join(row["tags"]), row["media_type"], str(row["size"]), row["pushed_at"]
         )
     console.print(table)
+
+
+AccountIdOption = Annotated[
+    str | None, typer.Option("--account-id", help="12-digit account id [default: a random one].")
+]
+
+
+@admin_app.command("init")
+def admin_init(
+    account_id: AccountIdOption = None,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Create the first account and print its root credentials (shown this once, never again)."""
+    settings = _settings(config, data_dir=data_dir)
+
+    async def init(services: Services) -> dict[str, str]:
+        existing = await services.identity.store.list_accounts()
+        if existing:
+            raise IdentityError(
+                f"already initialised: account {existing[0].id} exists "
+                "(`dockyard admin create-account` adds another)"
+            )
+        return await _new_account(services, settings, account_id)
+
+    _print_credentials(_with_identity(settings, init), json_out)
+
+
+@admin_app.command("create-account")
+def admin_create_account(
+    account_id: AccountIdOption = None,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Create another account and print its root credentials (shown this once, never again)."""
+    settings = _settings(config, data_dir=data_dir)
+
+    async def create(services: Services) -> dict[str, str]:
+        return await _new_account(services, settings, account_id)
+
+    _print_credentials(_with_identity(settings, create), json_out)
+
+
+async def _new_account(services: Services, settings: Settings, account_id: str | None) -> dict[str, str]:
+    issued = await services.identity.create_account(account_id)
+    account = issued.key.account_id
+    return {
+        "account_id": account,
+        "access_key_id": issued.key.access_key_id,
+        "secret_access_key": issued.secret,
+        "registry_host": registry_host(account, settings.domain),
+        "region": settings.region,
+    }
+
+
+def _print_credentials(created: dict[str, str], json_out: bool) -> None:
+    if json_out:
+        typer.echo(json.dumps(created, indent=2))
+        return
+    typer.echo(f"account {created['account_id']} created; its root credentials (shown only this once):")
+    typer.echo(f"  aws_access_key_id     = {created['access_key_id']}")
+    typer.echo(f"  aws_secret_access_key = {created['secret_access_key']}")
+    typer.echo(f"registry host name: {created['registry_host']} (region {created['region']})")
+
+
+@admin_app.command("rotate-keys")
+def admin_rotate_keys(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Re-encrypt every stored secret under a new server key and retire the old keys."""
+    settings = _settings(config, data_dir=data_dir)
+
+    async def rotate(services: Services) -> tuple[int, bool]:
+        from dockyard import crypto
+
+        result = await crypto.rotate(settings.data_dir, services.identity.store.reseal_all)
+        services.identity.changed()
+        return result
+
+    count, retired = _with_identity(settings, rotate)
+    if retired:
+        console.print(f"re-encrypted {count} secrets under a new key; the old keys are retired")
+    else:
+        console.print(
+            f"re-encrypted {count} secrets under the first key of DOCKYARD_SECRET_KEYS; "
+            "now remove the other keys from it on every process"
+        )
+
+
+def _with_identity(settings: Settings, action: Callable[[Services], Awaitable[T]]) -> T:
+    try:
+        return _with_services(settings, action)
+    except IdentityError as exc:
+        err_console.print(f"error: {exc.message}", style="red")
+        raise typer.Exit(1) from None
 
 
 def _settings(config: Path | None, **overrides: Any) -> Settings:

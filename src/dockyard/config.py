@@ -36,6 +36,21 @@ class Settings(BaseSettings):
     access_log: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     shutdown_timeout: float = Field(30.0, ge=0, description="seconds to finish in-flight requests on SIGTERM")
+    region: str = Field(
+        "us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$", description="the one AWS region this server is"
+    )
+    domain: str = Field(
+        "dockyard.localhost",
+        pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$",
+        description="registry host names are <account id>.dkr.<domain>",
+    )
+    default_account: str | None = Field(
+        None, pattern=r"^\d{12}$", description="account for other host names (default: the first account)"
+    )
+    ecr_rate_limits: str = Field(
+        "off",
+        description="ECR API rate limits: off, ecr (ECR's published quotas) or Op=N/second,... (per process)",
+    )
 
     @property
     def blob_root(self) -> Path:

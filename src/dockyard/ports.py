@@ -57,6 +57,12 @@ class BlobDriver(Protocol):
         """``(path, last modified)`` of the objects whose path starts with ``prefix``."""
 
 
+class TagRules(Protocol):
+    """Repository settings a manifest push obeys (ECR's tag immutability)."""
+
+    async def is_immutable(self, repository_id: int, tag: str) -> bool: ...
+
+
 class MetadataStore(Protocol):
     """Repositories, blob links, manifests, tags and upload sessions.
 
@@ -84,8 +90,13 @@ class MetadataStore(Protocol):
 
     async def stale_uploads(self, before: datetime) -> list[str]: ...
 
-    async def put_manifest(self, repository_id: int, new: NewManifest) -> None:
-        """Store the manifest and move its tag; raise ``ManifestBlobUnknown`` for a missing reference."""
+    async def put_manifest(
+        self, repository_id: int, new: NewManifest, *, immutable_tag: bool = False
+    ) -> None:
+        """Store the manifest and move its tag; raise ``ManifestBlobUnknown`` for a missing reference.
+
+        With ``immutable_tag`` a tag that exists already is not moved: ``TagImmutable``, nothing stored.
+        """
 
     async def get_manifest(self, repository: str, digest: str) -> ManifestRecord | None: ...
     async def get_tagged_manifest(self, repository: str, tag: str) -> ManifestRecord | None: ...

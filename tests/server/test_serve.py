@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
-import ssl
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -43,7 +44,11 @@ class Server:
         command = [DOCKYARD, "serve", "--data-dir", str(data_dir), "--port", str(self.port), *args]
         self.log = data_dir.parent / f"serve-{self.port}.log"
         self.process = subprocess.Popen(
-            command, env={**os.environ, **(env or {})}, stdout=self.log.open("w"), stderr=subprocess.STDOUT
+            command,
+            env={**os.environ, **(env or {})},
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so teardown reaches the server's workers too
         )
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
@@ -62,8 +67,12 @@ def server_factory(tmp_path: Path) -> Iterator[type[Server]]:
 
     yield Tracked
     for server in started:
-        if server.process.poll() is None:
-            server.process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.process.pid, signal.SIGTERM)
+        try:
+            server.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.process.pid, signal.SIGKILL)
             server.process.wait()
 
 

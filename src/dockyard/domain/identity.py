@@ -44,6 +44,63 @@ def assumed_role_arn(account: str, role_name: str, session_name: str) -> str:
     return f"arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}"
 
 
+def policy_arn(account: str, path: str, name: str) -> str:
+    return f"arn:aws:iam::{account}:policy{path}{name}"
+
+
+def provider_url(url: str) -> str:
+    """An OIDC provider URL as IAM keeps it: no scheme, no trailing slash (``token.example.com/path``)."""
+    return url.strip().removeprefix("https://").removeprefix("http://").rstrip("/")
+
+
+def oidc_provider_arn(account: str, url: str) -> str:
+    return f"arn:aws:iam::{account}:oidc-provider/{provider_url(url)}"
+
+
+# -- addressing: every account has its own registry host name, as on ECR ---------------------------------
+
+
+def registry_host(account_id: str, domain: str) -> str:
+    """``<account id>.dkr.<domain>``: the host name of an account's registry (ECR's ``proxyEndpoint``)."""
+    return f"{account_id}.dkr.{domain.lower()}"
+
+
+def account_for_host(host: str, *, domain: str, default: str | None) -> str | None:
+    """The account a request's ``Host`` header addresses: ``<12 digits>.dkr.<domain>[:port]`` names it;
+    any other host name (an IP address, ``localhost``, a load balancer's name) means ``default``."""
+    name = _host_name(host)
+    suffix = f".dkr.{domain.lower().rstrip('.')}"
+    if name.endswith(suffix):
+        label = name[: -len(suffix)]
+        if ACCOUNT_ID.match(label):
+            return label
+    return default
+
+
+def _host_name(host: str) -> str:
+    text = host.strip().lower()
+    if text.startswith("["):  # [::1]:5000
+        return text.partition("]")[0] + "]"
+    name, _, port = text.rpartition(":")
+    if name and port.isdigit():
+        text = name
+    return text.rstrip(".")
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryHosts:
+    """The configured domain and default account, for the registry side's host routing."""
+
+    domain: str
+    default_account: str | None = None
+
+    def account_for_host(self, host: str) -> str | None:
+        return account_for_host(host, domain=self.domain, default=self.default_account)
+
+    def host_for(self, account_id: str) -> str:
+        return registry_host(account_id, self.domain)
+
+
 @dataclass(frozen=True, slots=True)
 class Account:
     id: str
@@ -129,7 +186,8 @@ class AccessKey:
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """Temporary credentials issued by STS; ``role_arn`` is None for a federated-less web identity never."""
+    """Temporary credentials issued by STS for a role; ``identity_provider`` and ``subject`` are set when
+    they came from AssumeRoleWithWebIdentity."""
 
     access_key_id: str
     account_id: str

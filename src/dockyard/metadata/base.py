@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from dockyard.metadata.engine import WRITE_OPTION
+from dockyard.metadata.engine import WRITE_OPTION, group_commit
 from dockyard.ports import Clock
 
 
@@ -19,9 +19,20 @@ class SqlStore:
         self._engine = engine
         self._clock = clock
         self._dialect = engine.dialect.name
+        self._group = group_commit(engine)
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
+        """One atomic unit of writes: its own transaction, or on SQLite a savepoint in a group commit."""
+        if self._group is not None:
+            async with self._group.transaction() as conn:
+                yield conn
+            return
+        async with self._transaction() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
         async with self._engine.connect() as conn:
             conn = await conn.execution_options(**{WRITE_OPTION: True})
             async with conn.begin():

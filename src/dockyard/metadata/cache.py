@@ -119,8 +119,10 @@ class CachedMetadataStore:
     async def unlink_blob(self, repository_id: int, digest: str) -> bool:
         return await self._write(self._inner.unlink_blob(repository_id, digest))
 
-    async def put_manifest(self, repository_id: int, new: NewManifest) -> None:
-        await self._write(self._inner.put_manifest(repository_id, new))
+    async def put_manifest(
+        self, repository_id: int, new: NewManifest, *, immutable_tag: bool = False
+    ) -> None:
+        await self._write(self._inner.put_manifest(repository_id, new, immutable_tag=immutable_tag))
 
     async def delete_manifest(self, repository_id: int, digest: str) -> bool:
         return await self._write(self._inner.delete_manifest(repository_id, digest))

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+if TYPE_CHECKING:
+    from dockyard.metadata.group_commit import GroupCommit
 
 WRITE_OPTION = "dockyard_write"
 
@@ -31,6 +34,23 @@ def create_engine(url: str) -> AsyncEngine:
         _install_sqlite_hooks(engine)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+_GROUP = "dockyard_group_commit"
+
+
+def group_commit(engine: AsyncEngine) -> GroupCommit | None:
+    """The engine's group committer on SQLite (one per engine, so every store shares it); ``None`` on
+    PostgreSQL, which runs concurrent transactions itself."""
+    if engine.dialect.name != "sqlite":
+        return None
+    committer: GroupCommit | None = getattr(engine.sync_engine, _GROUP, None)
+    if committer is None:
+        from dockyard.metadata.group_commit import GroupCommit
+
+        committer = GroupCommit(engine)
+        setattr(engine.sync_engine, _GROUP, committer)
+    return committer
 
 
 def _install_sqlite_hooks(engine: AsyncEngine) -> None:

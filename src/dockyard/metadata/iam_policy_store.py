@@ -5,6 +5,7 @@ AWS managed policies are rows with ``account_id`` NULL, seeded by the identity s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -65,7 +66,7 @@ class SqlPolicyStore(SqlStore):
         query = (
             select(iam_inline_policies.c.policy_name, iam_inline_policies.c.document)
             .where(_owner(iam_inline_policies, account_id, kind, owner))
-            .order_by(iam_inline_policies.c.policy_name)
+            .order_by(self._lexical(iam_inline_policies.c.policy_name))
         )
         async with self._read() as conn:
             return [(r[0], r[1]) for r in (await conn.execute(query)).all()]
@@ -116,9 +117,9 @@ class SqlPolicyStore(SqlStore):
             "AWS": iam_policies.c.account_id.is_(None),
             "Local": iam_policies.c.account_id == account_id,
         }[scope]
-        query = _policy_query().where(visible, iam_policies.c.path.startswith(path_prefix))
+        query = _policy_query().where(visible, iam_policies.c.path.startswith(path_prefix, autoescape=True))
         async with self._read() as conn:
-            rows = (await conn.execute(query.order_by(iam_policies.c.name))).all()
+            rows = (await conn.execute(query.order_by(self._lexical(iam_policies.c.name)))).all()
         policies = [_policy(r) for r in rows]
         return [p for p in policies if p.attachment_count] if only_attached else policies
 
@@ -186,14 +187,14 @@ class SqlPolicyStore(SqlStore):
             select(iam_policy_versions, iam_policies.c.default_version)
             .join(iam_policies, iam_policies.c.arn == iam_policy_versions.c.policy_arn)
             .where(iam_policy_versions.c.policy_arn == arn)
-            .order_by(iam_policy_versions.c.created_at.desc())
         )
         async with self._read() as conn:
             rows = (await conn.execute(query)).all()
-        return [
+        versions = [
             PolicyVersion(arn, r.version_id, r.document, r.default_version == r.version_id, r.created_at)
             for r in rows
         ]
+        return sorted(versions, key=lambda v: int(v.version_id.removeprefix("v")), reverse=True)
 
     async def delete_version(self, arn: str, version_id: str) -> None:
         async with self._write() as conn:
@@ -254,20 +255,32 @@ class SqlPolicyStore(SqlStore):
             select(iam_policies.c.arn, iam_policies.c.name)
             .join(iam_attachments, iam_attachments.c.policy_arn == iam_policies.c.arn)
             .where(_owner(iam_attachments, account_id, kind, owner))
-            .order_by(iam_policies.c.name)
+            .order_by(self._lexical(iam_policies.c.name))
         )
         async with self._read() as conn:
             return [(r[0], r[1]) for r in (await conn.execute(query)).all()]
 
-    async def documents_for(self, account_id: str, owners: list[tuple[str, str]]) -> list[str]:
-        """Every policy document (inline and default versions of attached policies) of the given owners."""
+    async def named_documents(self, account_id: str, owners: list[tuple[str, str]]) -> list[NamedDocument]:
+        """The inline policies and the default versions of the attached managed policies of ``owners``
+        (``(kind, name)`` pairs), owner by owner, inline first, each named as the policy simulator names
+        its sources."""
         if not owners:
             return []
-        inline = select(iam_inline_policies.c.document).where(
-            or_(*(_owner(iam_inline_policies, account_id, kind, name) for kind, name in owners))
-        )
+        inline = select(
+            iam_inline_policies.c.owner_kind,
+            iam_inline_policies.c.owner_name,
+            iam_inline_policies.c.policy_name,
+            iam_inline_policies.c.document,
+        ).where(or_(*(_owner(iam_inline_policies, account_id, kind, name) for kind, name in owners)))
         managed = (
-            select(iam_policy_versions.c.document)
+            select(
+                iam_attachments.c.owner_kind,
+                iam_attachments.c.owner_name,
+                iam_policies.c.name,
+                iam_policy_versions.c.document,
+                iam_policies.c.account_id,
+                iam_policies.c.arn,
+            )
             .join(iam_policies, iam_policies.c.arn == iam_policy_versions.c.policy_arn)
             .join(iam_attachments, iam_attachments.c.policy_arn == iam_policies.c.arn)
             .where(
@@ -276,9 +289,37 @@ class SqlPolicyStore(SqlStore):
             )
         )
         async with self._read() as conn:
-            documents = list((await conn.execute(inline)).scalars())
-            documents += list((await conn.execute(managed)).scalars())
-        return documents
+            inline_rows = (await conn.execute(inline)).all()
+            managed_rows = (await conn.execute(managed)).all()
+        found: list[tuple[int, int, str, NamedDocument]] = []
+        rank = {owner: index for index, owner in enumerate(owners)}
+        for kind, owner, name, document in inline_rows:
+            found.append((rank[(kind, owner)], 0, name, NamedDocument(kind, name, document)))
+        for kind, owner, name, document, policy_account, arn in managed_rows:
+            source = "aws-managed" if policy_account is None else "user-managed"
+            found.append((rank[(kind, owner)], 1, name, NamedDocument(source, name, document, arn)))
+        return [named for *_, named in sorted(found, key=lambda item: item[:3])]
+
+    async def entities_for_policy(self, arn: str) -> list[tuple[str, str]]:
+        """``(kind, name)`` of every user, group and role the policy is attached to."""
+        query = (
+            select(iam_attachments.c.owner_kind, iam_attachments.c.owner_name)
+            .where(iam_attachments.c.policy_arn == arn)
+            .order_by(iam_attachments.c.owner_kind, iam_attachments.c.owner_name)
+        )
+        async with self._read() as conn:
+            return [(r[0], r[1]) for r in (await conn.execute(query)).all()]
+
+
+@dataclass(frozen=True, slots=True)
+class NamedDocument:
+    """A policy document and where it comes from: ``source`` is ``user``/``group``/``role`` (inline) or
+    ``aws-managed``/``user-managed``; ``name`` the policy's name; ``arn`` a managed policy's ARN."""
+
+    source: str
+    name: str
+    document: str
+    arn: str | None = None
 
 
 def _owner(table: Any, account_id: str, kind: str, owner: str) -> Any:

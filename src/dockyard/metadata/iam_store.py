@@ -5,10 +5,11 @@ Duplicates are refused by primary keys (``EntityAlreadyExists``), never by a pri
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dockyard.domain.identity import (
@@ -64,7 +65,7 @@ class SqlIdentityStore(SqlStore):
 
     async def list_accounts(self) -> list[Account]:
         async with self._read() as conn:
-            rows = (await conn.execute(select(accounts).order_by(accounts.c.created_at))).all()
+            rows = (await conn.execute(select(accounts).order_by(accounts.c.created_at, accounts.c.id))).all()
         return [Account(r.id, r.alias, r.created_at) for r in rows]
 
     # -- users ----------------------------------------------------------------------------------------
@@ -90,7 +91,10 @@ class SqlIdentityStore(SqlStore):
     async def list_users(self, account_id: str, path_prefix: str = "/") -> list[User]:
         query = (
             select(iam_users)
-            .where(iam_users.c.account_id == account_id, iam_users.c.path.startswith(path_prefix))
+            .where(
+                iam_users.c.account_id == account_id,
+                iam_users.c.path.startswith(path_prefix, autoescape=True),
+            )
             .order_by(self._lexical(iam_users.c.name))
         )
         async with self._read() as conn:
@@ -138,7 +142,10 @@ class SqlIdentityStore(SqlStore):
     async def list_groups(self, account_id: str, path_prefix: str = "/") -> list[Group]:
         query = (
             select(iam_groups)
-            .where(iam_groups.c.account_id == account_id, iam_groups.c.path.startswith(path_prefix))
+            .where(
+                iam_groups.c.account_id == account_id,
+                iam_groups.c.path.startswith(path_prefix, autoescape=True),
+            )
             .order_by(self._lexical(iam_groups.c.name))
         )
         async with self._read() as conn:
@@ -188,7 +195,7 @@ class SqlIdentityStore(SqlStore):
                 & (iam_group_members.c.user_name == iam_users.c.name),
             )
             .where(iam_group_members.c.account_id == account_id, iam_group_members.c.group_name == group)
-            .order_by(iam_users.c.name)
+            .order_by(self._lexical(iam_users.c.name))
         )
         async with self._read() as conn:
             return [_user(r) for r in (await conn.execute(query)).all()]
@@ -202,7 +209,7 @@ class SqlIdentityStore(SqlStore):
                 & (iam_group_members.c.group_name == iam_groups.c.name),
             )
             .where(iam_group_members.c.account_id == account_id, iam_group_members.c.user_name == user)
-            .order_by(iam_groups.c.name)
+            .order_by(self._lexical(iam_groups.c.name))
         )
         async with self._read() as conn:
             return [_group(r) for r in (await conn.execute(query)).all()]
@@ -233,7 +240,10 @@ class SqlIdentityStore(SqlStore):
     async def list_roles(self, account_id: str, path_prefix: str = "/") -> list[Role]:
         query = (
             select(iam_roles)
-            .where(iam_roles.c.account_id == account_id, iam_roles.c.path.startswith(path_prefix))
+            .where(
+                iam_roles.c.account_id == account_id,
+                iam_roles.c.path.startswith(path_prefix, autoescape=True),
+            )
             .order_by(self._lexical(iam_roles.c.name))
         )
         async with self._read() as conn:
@@ -278,13 +288,13 @@ class SqlIdentityStore(SqlStore):
         )
 
     async def list_access_keys(self, account_id: str, user_name: str | None) -> list[AccessKey]:
-        owner = iam_access_keys.c.user_name
-        query = select(iam_access_keys).where(
-            iam_access_keys.c.account_id == account_id,
-            owner.is_(None) if user_name is None else owner == user_name,
-        )
+        query = select(iam_access_keys).where(_key_owner(account_id, user_name))
         async with self._read() as conn:
-            rows = (await conn.execute(query.order_by(iam_access_keys.c.created_at))).all()
+            rows = (
+                await conn.execute(
+                    query.order_by(iam_access_keys.c.created_at, iam_access_keys.c.access_key_id)
+                )
+            ).all()
         return [AccessKey(r.access_key_id, r.account_id, r.user_name, r.status, r.created_at) for r in rows]
 
     async def access_key_secret(self, access_key_id: str) -> tuple[AccessKey, bytes] | None:
@@ -295,52 +305,50 @@ class SqlIdentityStore(SqlStore):
             return None
         return AccessKey(r.access_key_id, r.account_id, r.user_name, r.status, r.created_at), bytes(r.secret)
 
-    async def set_access_key_status(self, account_id: str, access_key_id: str, status: str) -> bool:
+    async def set_access_key_status(
+        self, account_id: str, user_name: str | None, access_key_id: str, status: str
+    ) -> bool:
         async with self._write() as conn:
             result = await conn.execute(
                 update(iam_access_keys)
-                .where(
-                    iam_access_keys.c.account_id == account_id,
-                    iam_access_keys.c.access_key_id == access_key_id,
-                )
+                .where(_key_owner(account_id, user_name), iam_access_keys.c.access_key_id == access_key_id)
                 .values(status=status)
             )
         return bool(result.rowcount)
 
-    async def delete_access_key(self, account_id: str, access_key_id: str) -> bool:
+    async def delete_access_key(self, account_id: str, user_name: str | None, access_key_id: str) -> bool:
         async with self._write() as conn:
             result = await conn.execute(
                 delete(iam_access_keys).where(
-                    iam_access_keys.c.account_id == account_id,
-                    iam_access_keys.c.access_key_id == access_key_id,
+                    _key_owner(account_id, user_name), iam_access_keys.c.access_key_id == access_key_id
                 )
             )
         return bool(result.rowcount)
 
-    async def all_sealed_secrets(self) -> list[tuple[str, str, bytes]]:
-        """``(table, access key id, sealed secret)`` for every stored secret (key rotation)."""
-        async with self._read() as conn:
+    async def reseal_all(self, transform: Callable[[bytes], bytes]) -> int:
+        """Rewrite every sealed secret (key secrets, session secrets and tokens) through ``transform``, in
+        one transaction (key rotation); how many rows were rewritten."""
+        count = 0
+        async with self._write() as conn:
             keys = (
                 await conn.execute(select(iam_access_keys.c.access_key_id, iam_access_keys.c.secret))
             ).all()
-            sessions = (
+            for key_id, sealed in keys:
                 await conn.execute(
-                    select(iam_sessions.c.access_key_id, iam_sessions.c.secret, iam_sessions.c.token)
+                    update(iam_access_keys)
+                    .where(iam_access_keys.c.access_key_id == key_id)
+                    .values(secret=transform(bytes(sealed)))
                 )
-            ).all()
-        entries = [("key", k, bytes(s)) for k, s in keys]
-        entries += [("session", k, bytes(s)) for k, s, _ in sessions]
-        entries += [("token", k, bytes(t)) for k, _, t in sessions]
-        return entries
-
-    async def reseal(self, entries: list[tuple[str, str, bytes]]) -> None:
-        async with self._write() as conn:
-            for kind, key_id, sealed in entries:
-                table = iam_access_keys if kind == "key" else iam_sessions
-                column = "token" if kind == "token" else "secret"
+            query = select(iam_sessions.c.access_key_id, iam_sessions.c.secret, iam_sessions.c.token)
+            sessions = (await conn.execute(query)).all()
+            for key_id, sealed, token in sessions:
                 await conn.execute(
-                    update(table).where(table.c.access_key_id == key_id).values({column: sealed})
+                    update(iam_sessions)
+                    .where(iam_sessions.c.access_key_id == key_id)
+                    .values(secret=transform(bytes(sealed)), token=transform(bytes(token)))
                 )
+            count = len(keys) + len(sessions)
+        return count
 
     # -- STS sessions ---------------------------------------------------------------------------------
 
@@ -414,12 +422,37 @@ class SqlIdentityStore(SqlStore):
     async def list_oidc_providers(self, account_id: str) -> list[OidcProvider]:
         query = select(iam_oidc_providers).where(iam_oidc_providers.c.account_id == account_id)
         async with self._read() as conn:
-            return [_oidc(r) for r in (await conn.execute(query.order_by(iam_oidc_providers.c.arn))).all()]
+            return [
+                _oidc(r)
+                for r in (await conn.execute(query.order_by(self._lexical(iam_oidc_providers.c.arn)))).all()
+            ]
+
+    async def update_oidc_provider(
+        self, arn: str, client_ids: tuple[str, ...] | None = None, thumbprints: tuple[str, ...] | None = None
+    ) -> bool:
+        changes: dict[str, Any] = {}
+        if client_ids is not None:
+            changes["client_ids"] = list(client_ids)
+        if thumbprints is not None:
+            changes["thumbprints"] = list(thumbprints)
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(iam_oidc_providers).where(iam_oidc_providers.c.arn == arn).values(**changes)
+            )
+        return bool(result.rowcount)
 
     async def delete_oidc_provider(self, arn: str) -> bool:
         async with self._write() as conn:
             result = await conn.execute(delete(iam_oidc_providers).where(iam_oidc_providers.c.arn == arn))
         return bool(result.rowcount)
+
+
+def _key_owner(account_id: str, user_name: str | None) -> Any:
+    owner = iam_access_keys.c.user_name
+    return and_(
+        iam_access_keys.c.account_id == account_id,
+        owner.is_(None) if user_name is None else owner == user_name,
+    )
 
 
 async def _refuse_if_policies(conn: Any, account_id: str, kind: str, name: str) -> None:

@@ -10,7 +10,7 @@
               ├─< iam_attachments                        (policy arn -> user|role|group)
               └─< iam_oidc_providers
 
-Secrets (access-key secrets) are stored encrypted (``crypto.SecretBox``); session tokens only as hashes.
+Secrets (access-key and session secrets, session tokens) are stored encrypted (``crypto.SecretBox``).
 """
 
 from __future__ import annotations

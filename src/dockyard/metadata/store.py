@@ -6,18 +6,16 @@ through the ``C`` collation where the database would otherwise sort by locale.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Table, and_, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dockyard.domain.errors import ManifestBlobUnknown
+from dockyard.domain.errors import ManifestBlobUnknown, TagImmutable
 from dockyard.domain.records import ImageSummary, ManifestRecord, NewManifest, Referrer, Repository, Upload
-from dockyard.metadata.engine import WRITE_OPTION
+from dockyard.metadata.base import SqlStore
 from dockyard.metadata.tables import (
     blobs,
     manifest_references,
@@ -27,7 +25,6 @@ from dockyard.metadata.tables import (
     tags,
     uploads,
 )
-from dockyard.ports import Clock
 
 _MANIFEST_COLUMNS = (
     manifests.c.digest,
@@ -40,30 +37,7 @@ _MANIFEST_COLUMNS = (
 )
 
 
-class SqlMetadataStore:
-    def __init__(self, engine: AsyncEngine, clock: Clock) -> None:
-        self._engine = engine
-        self._clock = clock
-        self._dialect = engine.dialect.name
-
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        async with self._engine.connect() as conn:
-            conn = await conn.execution_options(**{WRITE_OPTION: True})
-            async with conn.begin():
-                yield conn
-
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        async with self._engine.connect() as conn:
-            yield conn
-
-    def _insert(self, table: Table) -> Any:
-        return postgresql.insert(table) if self._dialect == "postgresql" else sqlite.insert(table)
-
-    def _lexical(self, column: ColumnElement[str]) -> ColumnElement[str]:
-        return column.collate("C") if self._dialect == "postgresql" else column
-
+class SqlMetadataStore(SqlStore):
     # -- repositories ---------------------------------------------------------------------------------
 
     async def create_repository(self, name: str) -> Repository:
@@ -99,18 +73,21 @@ class SqlMetadataStore:
     # -- blobs ----------------------------------------------------------------------------------------
 
     async def link_blob(self, repository_id: int, digest: str, size: int) -> None:
-        now = self._clock.now()
         async with self._write() as conn:
-            await conn.execute(
-                self._insert(blobs)
-                .values(digest=digest, size=size, created_at=now)
-                .on_conflict_do_nothing(index_elements=["digest"])
-            )
-            await conn.execute(
-                self._insert(repository_blobs)
-                .values(repository_id=repository_id, digest=digest, created_at=now)
-                .on_conflict_do_nothing(index_elements=["repository_id", "digest"])
-            )
+            await self._link(conn, repository_id, digest, size)
+
+    async def _link(self, conn: AsyncConnection, repository_id: int, digest: str, size: int) -> None:
+        now = self._clock.now()
+        await conn.execute(
+            self._insert(blobs)
+            .values(digest=digest, size=size, created_at=now)
+            .on_conflict_do_nothing(index_elements=["digest"])
+        )
+        await conn.execute(
+            self._insert(repository_blobs)
+            .values(repository_id=repository_id, digest=digest, created_at=now)
+            .on_conflict_do_nothing(index_elements=["repository_id", "digest"])
+        )
 
     async def linked_blob_size(self, repository_id: int, digest: str) -> int | None:
         query = (
@@ -182,18 +159,8 @@ class SqlMetadataStore:
             )
 
     async def finish_upload(self, upload_id: str, repository_id: int, digest: str, size: int) -> None:
-        now = self._clock.now()
         async with self._write() as conn:
-            await conn.execute(
-                self._insert(blobs)
-                .values(digest=digest, size=size, created_at=now)
-                .on_conflict_do_nothing(index_elements=["digest"])
-            )
-            await conn.execute(
-                self._insert(repository_blobs)
-                .values(repository_id=repository_id, digest=digest, created_at=now)
-                .on_conflict_do_nothing(index_elements=["repository_id", "digest"])
-            )
+            await self._link(conn, repository_id, digest, size)
             await conn.execute(delete(uploads).where(uploads.c.id == upload_id))
 
     async def delete_upload(self, upload_id: str) -> None:
@@ -207,8 +174,12 @@ class SqlMetadataStore:
 
     # -- manifests and tags ---------------------------------------------------------------------------
 
-    async def put_manifest(self, repository_id: int, new: NewManifest) -> None:
+    async def put_manifest(
+        self, repository_id: int, new: NewManifest, *, immutable_tag: bool = False
+    ) -> None:
         async with self._write() as conn:
+            if immutable_tag and new.tag is not None:
+                await self._refuse_existing_tag(conn, repository_id, new.tag)
             await self._require(conn, repository_blobs, repository_id, new.blob_references)
             await self._require(conn, manifests, repository_id, new.manifest_references)
             manifest_id = await self._upsert_manifest(conn, repository_id, new)
@@ -225,6 +196,11 @@ class SqlMetadataStore:
                     )
                 )
 
+    async def _refuse_existing_tag(self, conn: AsyncConnection, repository_id: int, tag: str) -> None:
+        query = select(tags.c.manifest_id).where(tags.c.repository_id == repository_id, tags.c.name == tag)
+        if (await conn.execute(query)).first() is not None:
+            raise TagImmutable(f"tag {tag} exists and is immutable", tag=tag)
+
     async def _require(
         self, conn: AsyncConnection, table: Table, repository_id: int, digests: Iterable[str]
     ) -> None:
@@ -237,7 +213,8 @@ class SqlMetadataStore:
         found = set((await conn.execute(query)).scalars())
         for digest in wanted:
             if digest not in found:
-                raise ManifestBlobUnknown(f"blob unknown to registry: {digest}", digest=digest)
+                kind = "manifest" if table is manifests else "blob"
+                raise ManifestBlobUnknown(f"blob unknown to registry: {digest}", digest=digest, kind=kind)
 
     async def _upsert_manifest(self, conn: AsyncConnection, repository_id: int, new: NewManifest) -> int:
         record = new.record

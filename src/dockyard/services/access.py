@@ -17,6 +17,7 @@ from dockyard.domain.iam.context import ContextValue, Principal, PrincipalType, 
 from dockyard.domain.iam.evaluation import Decision, evaluate
 from dockyard.domain.iam.policy import Policy, PolicyKind, parse_policy
 from dockyard.domain.identity import AccessDenied, SigningSecret, root_arn
+from dockyard.metadata.iam_policy_store import NamedDocument
 from dockyard.ports import ChangeSignal
 from dockyard.services.identity import IdentityService
 
@@ -91,7 +92,13 @@ class Access:
         )
 
     async def caller(self, secret: SigningSecret) -> Caller:
-        """The principal behind verified credentials (signature and token already checked)."""
+        """The principal behind verified credentials (signature and token already checked).
+
+        Cached like the secrets: a user's path and tags are read once per change of identity data."""
+        key = ("caller", secret.access_key_id)
+        return await self._secrets.get(key, lambda: self._load_caller(secret))
+
+    async def _load_caller(self, secret: SigningSecret) -> Caller:
         account = secret.account_id
         if secret.session is not None:
             s = secret.session
@@ -116,19 +123,26 @@ class Access:
     async def identity_policies(self, caller: Caller) -> list[Policy]:
         if caller.is_root:
             return [_ROOT_POLICY]
+        if caller.role_name is None and caller.principal.username is None:
+            return []  # anonymous callers and services have no identity-based policies
         key = (caller.account, caller.principal.type, caller.role_name or caller.principal.username)
         return await self._policies.get(key, lambda: self._load_policies(caller))
 
     async def _load_policies(self, caller: Caller) -> list[Policy]:
-        account = caller.account
         if caller.role_name is not None:
-            owners = [("role", caller.role_name)]
+            named = await self.named_policies(caller.account, "role", caller.role_name)
         else:
-            name = caller.principal.username or ""
+            named = await self.named_policies(caller.account, "user", caller.principal.username or "")
+        return [policy for _, policy in named]
+
+    async def named_policies(self, account: str, kind: str, name: str) -> list[tuple[NamedDocument, Policy]]:
+        """The identity-based policies of a user (with its groups'), group or role, with their sources."""
+        owners = [(kind, name)]
+        if kind == "user":
             groups = await self.identity.store.groups_for_user(account, name)
-            owners = [("user", name), *(("group", g.name) for g in groups)]
-        documents = await self.identity.policies.documents_for(account, owners)
-        return [parse_policy(document, PolicyKind.IDENTITY) for document in documents]
+            owners += [("group", group.name) for group in groups]
+        documents = await self.identity.policies.named_documents(account, owners)
+        return [(named, parse_policy(named.document, PolicyKind.IDENTITY)) for named in documents]
 
     async def decide(
         self,
@@ -138,11 +152,18 @@ class Access:
         resource_policies: Sequence[Policy] = (),
         keys: Mapping[str, ContextValue] | None = None,
         now: datetime | None = None,
+        *,
+        require_resource_allow: bool = False,
     ) -> tuple[Decision, RequestContext]:
+        """AWS's decision for ``caller``; ``require_resource_allow`` for trust policies, which must allow
+        even within one account."""
         context = RequestContext(caller.principal, action, resource, keys=keys or {}, now=now)
         sessions = None if caller.session_policy is None else [caller.session_policy]
         identity = await self.identity_policies(caller)
-        return evaluate(context, identity, resource_policies, sessions), context
+        decision = evaluate(
+            context, identity, resource_policies, sessions, require_resource_allow=require_resource_allow
+        )
+        return decision, context
 
     async def require(
         self,
@@ -154,7 +175,9 @@ class Access:
         now: datetime | None = None,
     ) -> None:
         """Raise :class:`AccessDenied` with AWS's message unless ``caller`` may do ``action``."""
-        decision, context = await self.decide(caller, action, resource, resource_policies, keys, now)
+        decision, context = await self.decide(
+            caller, action, resource, resource_policies, keys, now or self.identity.clock.now()
+        )
         if not decision.allowed:
             raise AccessDenied(decision.message_for(context))
 

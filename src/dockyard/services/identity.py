@@ -7,9 +7,11 @@ sees documents it can read. AWS managed policies are seeded on start (``seed``).
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlparse
 
 from dockyard.crypto import SecretBox
 from dockyard.domain.iam.policy import PolicyKind, parse_policy
@@ -23,6 +25,7 @@ from dockyard.domain.identity import (
     LimitExceeded,
     ManagedPolicy,
     NoSuchEntity,
+    OidcProvider,
     PolicyVersion,
     Role,
     User,
@@ -30,6 +33,9 @@ from dockyard.domain.identity import (
     new_account_id,
     new_secret_access_key,
     new_unique_id,
+    oidc_provider_arn,
+    policy_arn,
+    provider_url,
 )
 from dockyard.metadata.iam_policy_store import SqlPolicyStore
 from dockyard.metadata.iam_store import SqlIdentityStore
@@ -37,7 +43,12 @@ from dockyard.ports import ChangeSignal, Clock
 from dockyard.services.managed_policies import BUILTIN_POLICIES
 
 MAX_KEYS_PER_USER = 2
+MAX_ATTACHED_POLICIES = 10
+MAX_CLIENT_IDS = 100
 OWNER_KINDS = ("user", "group", "role")
+# IAM's quotas on the total size of an entity's inline policies (whitespace not counted).
+INLINE_QUOTA = {"user": 2048, "group": 5120, "role": 10240}
+MANAGED_QUOTA = 6144
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +104,13 @@ class IdentityService:
         await self.store.create_account(Account(account_id, alias, self.clock.now()))
         return await self._issue_key(account_id, None)
 
+    async def default_account(self, configured: str | None = None) -> str | None:
+        """The account for host names that name none: ``configured``, else the first account created."""
+        if configured:
+            return configured
+        accounts = await self.store.list_accounts()
+        return accounts[0].id if accounts else None
+
     async def account(self, account_id: str) -> Account:
         account = await self.store.get_account(account_id)
         if account is None:
@@ -136,15 +154,20 @@ class IdentityService:
             await self.user(account, user_name)
         return await self.store.list_access_keys(account, user_name)
 
-    async def update_access_key(self, account: str, key_id: str, status: str) -> None:
+    async def update_access_key(self, account: str, user_name: str | None, key_id: str, status: str) -> None:
+        """Activate or deactivate a key of ``user_name`` (None: the account's root user)."""
         if status not in ("Active", "Inactive"):
             raise InvalidInput("Status must be Active or Inactive.")
-        if not await self.store.set_access_key_status(account, key_id, status):
+        if user_name is not None:
+            await self.user(account, user_name)
+        if not await self.store.set_access_key_status(account, user_name, key_id, status):
             raise NoSuchEntity(f"The Access Key with id {key_id} cannot be found.")
         self.changed()
 
-    async def delete_access_key(self, account: str, key_id: str) -> None:
-        if not await self.store.delete_access_key(account, key_id):
+    async def delete_access_key(self, account: str, user_name: str | None, key_id: str) -> None:
+        if user_name is not None:
+            await self.user(account, user_name)
+        if not await self.store.delete_access_key(account, user_name, key_id):
             raise NoSuchEntity(f"The Access Key with id {key_id} cannot be found.")
         self.changed()
 
@@ -230,6 +253,12 @@ class IdentityService:
     async def put_inline(self, account: str, kind: str, owner: str, name: str, document: str) -> None:
         parse_policy(document, PolicyKind.IDENTITY)
         await self._owner_exists(account, kind, owner)
+        others = await self.policies.inline_policies(account, kind, owner)
+        total = _policy_size(document) + sum(_policy_size(text) for other, text in others if other != name)
+        if total > INLINE_QUOTA[kind]:
+            raise LimitExceeded(
+                f"Maximum policy size of {INLINE_QUOTA[kind]} bytes exceeded for {kind} {owner}"
+            )
         await self.policies.put_inline(account, kind, owner, name, document)
         self.changed()
 
@@ -255,10 +284,10 @@ class IdentityService:
     async def create_policy(
         self, account: str, name: str, document: str, path: str = "/", description: str | None = None
     ) -> ManagedPolicy:
-        parse_policy(document, PolicyKind.IDENTITY)
+        _check_managed(document)
         now = self.clock.now()
         path = path or "/"
-        arn = f"arn:aws:iam::{account}:policy{path}{name}"
+        arn = policy_arn(account, path, name)
         policy = ManagedPolicy(arn, account, name, path, new_unique_id("ANPA"), "v1", now, now, description)
         await self.policies.create_policy(policy, document)
         return policy
@@ -279,7 +308,7 @@ class IdentityService:
     async def create_policy_version(
         self, account: str, arn: str, document: str, set_default: bool
     ) -> PolicyVersion:
-        parse_policy(document, PolicyKind.IDENTITY)
+        _check_managed(document)
         policy = await self.policy(account, arn)
         if policy.account_id is None:
             raise InvalidInput("AWS managed policies cannot be changed.")
@@ -295,17 +324,23 @@ class IdentityService:
         return version
 
     async def delete_policy_version(self, account: str, arn: str, version_id: str) -> None:
-        await self.policy(account, arn)
+        if (await self.policy(account, arn)).account_id is None:
+            raise InvalidInput("AWS managed policies cannot be changed.")
         await self.policies.delete_version(arn, version_id)
 
     async def set_default_version(self, account: str, arn: str, version_id: str) -> None:
-        await self.policy(account, arn)
+        if (await self.policy(account, arn)).account_id is None:
+            raise InvalidInput("AWS managed policies cannot be changed.")
         await self.policies.set_default_version(arn, version_id, self.clock.now())
         self.changed()
 
     async def attach(self, account: str, kind: str, owner: str, arn: str) -> None:
         await self.policy(account, arn)
         await self._owner_exists(account, kind, owner)
+        attached = [policy for policy, _ in await self.policies.attached(account, kind, owner)]
+        if arn not in attached and len(attached) >= MAX_ATTACHED_POLICIES:
+            quota = f"PoliciesPer{kind.capitalize()}"
+            raise LimitExceeded(f"Cannot exceed quota for {quota}: {MAX_ATTACHED_POLICIES}")
         await self.policies.attach(arn, account, kind, owner)
         self.changed()
 
@@ -319,7 +354,92 @@ class IdentityService:
         await self._owner_exists(account, kind, owner)
         return await self.policies.attached(account, kind, owner)
 
+    async def entities_for_policy(self, account: str, arn: str) -> list[tuple[str, str]]:
+        await self.policy(account, arn)
+        return [(kind, name) for kind, name in await self.policies.entities_for_policy(arn)]
+
+    # -- OIDC providers -------------------------------------------------------------------------------
+
+    async def create_oidc_provider(
+        self, account: str, url: str, client_ids: list[str], thumbprints: list[str]
+    ) -> OidcProvider:
+        _check_provider_url(url)
+        if len(client_ids) > MAX_CLIENT_IDS:
+            raise LimitExceeded(
+                f"Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: {MAX_CLIENT_IDS}"
+            )
+        provider = OidcProvider(
+            oidc_provider_arn(account, url),
+            account,
+            provider_url(url),
+            tuple(dict.fromkeys(client_ids)),
+            tuple(dict.fromkeys(t.lower() for t in thumbprints)),
+            self.clock.now(),
+        )
+        await self.store.create_oidc_provider(provider)
+        return provider
+
+    async def oidc_provider(self, account: str, arn: str) -> OidcProvider:
+        provider = await self.store.get_oidc_provider(arn)
+        if provider is None or provider.account_id != account:
+            raise NoSuchEntity(f"OpenIDConnect Provider not found for arn {arn}")
+        return provider
+
+    async def list_oidc_providers(self, account: str) -> list[OidcProvider]:
+        return await self.store.list_oidc_providers(account)
+
+    async def delete_oidc_provider(self, account: str, arn: str) -> None:
+        await self.oidc_provider(account, arn)
+        await self.store.delete_oidc_provider(arn)
+        self.changed()
+
+    async def set_oidc_client_ids(self, account: str, arn: str, add: str | None, remove: str | None) -> None:
+        provider = await self.oidc_provider(account, arn)
+        ids = [client for client in provider.client_ids if client != remove]
+        if add is not None and add not in ids:
+            if len(ids) >= MAX_CLIENT_IDS:
+                quota = "ClientIdsPerOpenIdConnectProvider"
+                raise LimitExceeded(f"Cannot exceed quota for {quota}: {MAX_CLIENT_IDS}")
+            ids.append(add)
+        await self.store.update_oidc_provider(arn, client_ids=tuple(ids))
+        self.changed()
+
+    async def set_oidc_thumbprints(self, account: str, arn: str, thumbprints: list[str]) -> None:
+        await self.oidc_provider(account, arn)
+        await self.store.update_oidc_provider(arn, thumbprints=tuple(t.lower() for t in thumbprints))
+        self.changed()
+
 
 def document_json(document: str) -> Any:
     """A stored document as JSON (for APIs that return it decoded)."""
     return json.loads(document)
+
+
+def _policy_size(document: str) -> int:
+    """A policy's size as IAM counts it against its quotas: without whitespace."""
+    return len("".join(document.split()).encode())
+
+
+def _check_managed(document: str) -> None:
+    parse_policy(document, PolicyKind.IDENTITY, require_current_version=True)
+    if _policy_size(document) > MANAGED_QUOTA:
+        raise LimitExceeded(f"Cannot exceed quota for PolicySize: {MANAGED_QUOTA}")
+
+
+def _check_provider_url(url: str) -> None:
+    """``https://host[/path]``; ``http://`` only for a loopback issuer (tests, local identity providers)."""
+    parsed = urlparse(url.strip())
+    loopback = is_loopback(parsed.hostname or "")
+    if parsed.scheme not in ("https", "http") or (parsed.scheme == "http" and not loopback):
+        raise InvalidInput("Invalid OpenID Connect provider URL: it must begin with https://")
+    if not parsed.hostname or parsed.query or parsed.fragment or parsed.username:
+        raise InvalidInput("Invalid OpenID Connect provider URL.")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from dockyard.domain.digest import Digest, is_digest
-from dockyard.domain.errors import DigestInvalid, ManifestUnknown, NameUnknown
+from dockyard.domain.errors import DigestInvalid, ManifestUnknown, NameUnknown, TagImmutable
 from dockyard.domain.manifest import parse_manifest
-from dockyard.domain.records import ManifestRecord, NewManifest, Referrer
+from dockyard.domain.records import ManifestRecord, NewManifest, Referrer, Repository
 from dockyard.domain.reference import TAG_PATTERN, validate_name, validate_tag
+from dockyard.ports import TagRules
 from dockyard.services.registry import RegistryService
+
+PullListener = Callable[[str, str], Awaitable[None]]  # (repository, manifest digest), after a manifest read
+
+
+def immutable_tag_message(tag: str, repository: str) -> str:
+    """ECR's text, which docker prints after "tag invalid: " and PutImage sends as it is."""
+    return (
+        f"The image tag '{tag}' already exists in the '{repository}' repository and cannot be overwritten "
+        "because the repository is immutable."
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +34,8 @@ class ManifestService:
     def __init__(self, registry: RegistryService) -> None:
         self._registry = registry
         self._store = registry.store
+        self.tag_rules: TagRules | None = None  # set by the ECR control plane (tag immutability)
+        self.pull_listeners: list[PullListener] = []  # e.g. ECR's lastRecordedPullTime
 
     async def put(self, name: str, reference: str, body: bytes, content_type: str | None) -> PushedManifest:
         """Store ``body`` under ``reference`` (a tag or the body's own digest)."""
@@ -52,8 +66,18 @@ class ManifestService:
             manifest_references=tuple(str(d) for d in parsed.manifest_references),
             tag=tag,
         )
-        await self._store.put_manifest(repository.id, new)
+        await self._store_manifest(name, repository, new)
         return PushedManifest(str(digest), subject)
+
+    async def _store_manifest(self, name: str, repository: Repository, new: NewManifest) -> None:
+        tag = new.tag
+        rules = self.tag_rules
+        immutable = tag is not None and rules is not None and await rules.is_immutable(repository.id, tag)
+        try:
+            await self._store.put_manifest(repository.id, new, immutable_tag=immutable)
+        except TagImmutable:
+            assert tag is not None
+            raise TagImmutable(immutable_tag_message(tag, name), tag=tag) from None
 
     async def get(self, name: str, reference: str) -> ManifestRecord:
         validate_name(name)
@@ -66,6 +90,8 @@ class ManifestService:
         if record is None:
             await self._registry.repository(name)
             raise ManifestUnknown("manifest unknown", reference=reference)
+        for listener in self.pull_listeners:
+            await listener(name, record.digest)
         return record
 
     async def delete(self, name: str, reference: str) -> None:

@@ -1,19 +1,25 @@
 """STS use cases: AssumeRole, AssumeRoleWithWebIdentity (OIDC), GetCallerIdentity.
 
 Temporary credentials are an ``ASIA…`` key, a secret and a session token, all random; the secret and the
-token are stored sealed, and the session expires with the credentials.
+token are stored sealed, and the session expires with the credentials. A role's trust policy is evaluated
+as a resource-based policy that must allow (``require_resource_allow``), together with the caller's own
+identity-based policies, exactly as AWS does; ``sts:ExternalId`` and the provider's ``<url>:aud`` /
+``<url>:sub`` keys are in the request context.
+
+Web identity tokens are checked against the keys the provider publishes (``jwks_uri`` of its
+``/.well-known/openid-configuration``, cached for ``jwks_ttl`` seconds and re-read when a token names an
+unknown ``kid``): signature, ``iss``, ``aud`` (one of the provider's client ids) and ``exp``.
 """
 
 from __future__ import annotations
 
 import base64
-import ipaddress
-import json
+import dataclasses
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlparse
 
 import httpx
 import jwt
@@ -31,12 +37,15 @@ from dockyard.domain.identity import (
     assumed_role_arn,
     new_access_key_id,
     new_secret_access_key,
+    oidc_provider_arn,
 )
 from dockyard.services.access import Access, Caller
+from dockyard.services.identity import is_loopback
 
 DEFAULT_DURATION = 3600
 MIN_DURATION = 900
 MAX_SESSION_POLICY = 2048
+ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,36 +61,41 @@ class TemporaryCredentials:
     audience: str | None = None
 
 
-def _role_name(role_arn: str) -> tuple[str, str] | None:
+def role_arn_parts(role_arn: str) -> tuple[str, str] | None:
+    """``(account, role name)`` of ``arn:aws:iam::<account>:role/<path><name>``, else None."""
     parts = role_arn.split(":", 5)
-    if len(parts) != 6 or parts[2] != "iam" or not parts[5].startswith("role/"):
+    if len(parts) != 6 or parts[:3] != ["arn", "aws", "iam"] or not parts[5].startswith("role/"):
         return None
     return parts[4], parts[5].rsplit("/", 1)[-1]
 
 
 class StsService:
-    def __init__(self, access: Access, jwks_timeout: float = 5.0) -> None:
+    def __init__(self, access: Access, jwks_timeout: float = 5.0, jwks_ttl: float = 300.0) -> None:
         self.access = access
         self.identity = access.identity
         self._jwks_timeout = jwks_timeout
+        self._jwks_ttl = jwks_ttl
+        self._jwks_cache: dict[str, tuple[float, list[dict[str, Any]]]] = {}
 
     async def _role(self, caller_arn: str, action: str, role_arn: str) -> Role:
-        found = _role_name(role_arn)
+        found = role_arn_parts(role_arn)
         role = None if found is None else await self.identity.store.get_role(*found)
-        if role is None:
+        if role is None or role.arn != role_arn:
             raise AccessDenied(
                 f"User: {caller_arn} is not authorized to perform: {action} on resource: {role_arn}"
             )
         return role
 
-    def _duration(self, role: Role, requested: int | None) -> int:
+    @staticmethod
+    def _duration(role: Role, requested: int | None) -> int:
         duration = DEFAULT_DURATION if requested is None else requested
-        if not MIN_DURATION <= duration <= role.max_session_duration:
+        if duration > role.max_session_duration:
             raise InvalidInput(
-                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
-                if duration > role.max_session_duration
-                else f"DurationSeconds must be at least {MIN_DURATION}."
+                f"The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+                f" (requested {duration}, maximum {role.max_session_duration})"
             )
+        if duration < MIN_DURATION:
+            raise InvalidInput(f"DurationSeconds must be at least {MIN_DURATION}.")
         return duration
 
     @staticmethod
@@ -102,16 +116,22 @@ class StsService:
         policy: str | None = None,
         external_id: str | None = None,
     ) -> TemporaryCredentials:
-        role = await self._role(caller.principal.arn, "sts:AssumeRole", role_arn)
+        action = "sts:AssumeRole"
+        if caller.is_root:
+            raise AccessDenied("Roles may not be assumed by root accounts.")
+        role = await self._role(caller.principal.arn, action, role_arn)
+        session_policy = self._session_policy(policy)
         trust = parse_policy(role.trust_policy, PolicyKind.TRUST)
         keys = {"sts:ExternalId": external_id} if external_id is not None else {}
         now = self.identity.clock.now()
-        decision, context = await self.access.decide(caller, "sts:AssumeRole", role.arn, [trust], keys, now)
-        if not decision.allowed:
-            raise AccessDenied(decision.message_for(context))
-        return await self._issue(
-            role, session_name, self._duration(role, duration), self._session_policy(policy), None, None
+        decision, _ = await self.access.decide(
+            caller, action, role.arn, [trust], keys, now, require_resource_allow=True
         )
+        if not decision.allowed:
+            raise AccessDenied(
+                f"User: {caller.principal.arn} is not authorized to perform: {action} on resource: {role.arn}"
+            )
+        return await self._issue(role, session_name, self._duration(role, duration), session_policy)
 
     async def _issue(
         self,
@@ -119,8 +139,8 @@ class StsService:
         session_name: str,
         duration: int,
         policy: str | None,
-        provider: str | None,
-        subject: str | None,
+        provider: str | None = None,
+        subject: str | None = None,
     ) -> TemporaryCredentials:
         now = self.identity.clock.now()
         key_id, secret = new_access_key_id(temporary=True), new_secret_access_key()
@@ -160,81 +180,89 @@ class StsService:
         policy: str | None = None,
     ) -> TemporaryCredentials:
         action = "sts:AssumeRoleWithWebIdentity"
-        claims = _unverified_claims(token)
-        found = _role_name(role_arn)
+        found = role_arn_parts(role_arn)
         if found is None:
-            raise InvalidInput("RoleArn is not a role ARN.")
+            raise InvalidInput(f"{role_arn} is invalid")
+        claims = _unverified_claims(token)
         provider = await self._provider(found[0], str(claims.get("iss", "")))
         verified = await self._verify_token(token, provider)
-        role = await self._role(
-            f"arn:aws:sts::{found[0]}:assumed-role/{found[1]}/{session_name}", action, role_arn
-        )
-        host = provider.url
-        keys = {f"{host}:aud": _aud(verified), f"{host}:sub": str(verified.get("sub", ""))}
-        principal = Principal(PrincipalType.ANONYMOUS, provider.arn, identity_provider=provider.arn)
+        session_policy = self._session_policy(policy)
+        role = await self._role(assumed_role_arn(found[0], found[1], session_name), action, role_arn)
+        audience, subject = _aud(verified, provider.client_ids), str(verified.get("sub", ""))
+        keys = {f"{provider.url}:aud": audience, f"{provider.url}:sub": subject}
+        principal = Principal(PrincipalType.ANONYMOUS, "anonymous", identity_provider=provider.arn)
         caller = Caller(principal, role.account_id, None)
         trust = parse_policy(role.trust_policy, PolicyKind.TRUST)
+        now = self.identity.clock.now()
         decision, _ = await self.access.decide(
-            caller, action, role.arn, [trust], keys, self.identity.clock.now()
+            caller, action, role.arn, [trust], keys, now, require_resource_allow=True
         )
         if not decision.allowed:
-            raise AccessDenied("Not authorized to perform sts:AssumeRoleWithWebIdentity")
-        credentials = await self._issue(
-            role,
-            session_name,
-            self._duration(role, duration),
-            self._session_policy(policy),
-            provider.arn,
-            str(verified.get("sub", "")),
-        )
-        return TemporaryCredentials(**{**credentials.__dict__, "audience": _aud(verified)})
+            raise AccessDenied(f"Not authorized to perform {action}")
+        duration = self._duration(role, duration)
+        issued = await self._issue(role, session_name, duration, session_policy, provider.arn, subject)
+        return dataclasses.replace(issued, provider=_issuer_url(provider.url), audience=audience)
 
     async def _provider(self, account: str, issuer: str) -> OidcProvider:
-        url = issuer.removeprefix("https://").removeprefix("http://").rstrip("/")
-        arn = f"arn:aws:iam::{account}:oidc-provider/{url}"
-        provider = await self.identity.store.get_oidc_provider(arn)
-        if provider is None:
+        provider = await self.identity.store.get_oidc_provider(oidc_provider_arn(account, issuer))
+        if provider is None or not issuer:
             raise InvalidIdentityToken(f"No OpenIDConnect provider found in your account for {issuer}")
         return provider
 
     async def _verify_token(self, token: str, provider: OidcProvider) -> dict[str, Any]:
         issuer = _issuer_url(provider.url)
-        keys = await self._jwks(issuer)
         try:
             header = jwt.get_unverified_header(token)
-            jwk = next((k for k in keys if k.get("kid") == header.get("kid")), None) or (
-                keys[0] if keys else None
-            )
-            if jwk is None:
-                raise InvalidIdentityToken("The provider publishes no signing keys.")
-            key = jwt.PyJWK(jwk).key
-            return dict(
-                jwt.decode(
-                    token,
-                    key,
-                    algorithms=["RS256", "RS384", "RS512", "ES256", "ES384"],
-                    audience=list(provider.client_ids),
-                    issuer=issuer,
-                    options={"require": ["exp", "iss", "aud"]},
-                )
+            key = await self._signing_key(issuer, header.get("kid"))
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=list(ALGORITHMS),
+                audience=list(provider.client_ids),
+                issuer=issuer,
+                options={"require": ["exp", "iss", "aud", "sub"]},
             )
         except jwt.ExpiredSignatureError:
-            raise ExpiredToken("Token expired: current date/time is past the token's exp.") from None
+            raise ExpiredToken(
+                "Token expired: current date/time must be before the expiration date/time"
+            ) from None
         except jwt.InvalidAudienceError:
             raise InvalidIdentityToken("Incorrect token audience") from None
+        except jwt.InvalidIssuerError:
+            raise InvalidIdentityToken("Incorrect token issuer") from None
+        except jwt.InvalidSignatureError:
+            raise InvalidIdentityToken("The web identity token signature could not be verified.") from None
         except jwt.PyJWTError as exc:
-            raise InvalidIdentityToken(f"Token could not be verified: {exc}") from None
+            raise InvalidIdentityToken(f"The web identity token is invalid: {exc}") from None
+        return dict(claims)
 
-    async def _jwks(self, issuer: str) -> list[dict[str, Any]]:
+    async def _signing_key(self, issuer: str, kid: Any) -> Any:
+        for fresh in (False, True):
+            keys = await self._jwks(issuer, fresh)
+            if kid is None and len(keys) == 1:
+                return jwt.PyJWK(keys[0]).key
+            for jwk in keys:
+                if kid is not None and jwk.get("kid") == kid:
+                    return jwt.PyJWK(jwk).key
+        raise InvalidIdentityToken("The web identity token names no key the provider publishes.")
+
+    async def _jwks(self, issuer: str, fresh: bool) -> list[dict[str, Any]]:
+        cached = self._jwks_cache.get(issuer)
+        if cached is not None and not fresh and time.monotonic() - cached[0] < self._jwks_ttl:
+            return cached[1]
         try:
             async with httpx.AsyncClient(timeout=self._jwks_timeout) as client:
-                config = (await client.get(issuer + "/.well-known/openid-configuration")).json()
-                jwks = (await client.get(str(config["jwks_uri"]))).json()
-        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+                response = await client.get(issuer + "/.well-known/openid-configuration")
+                response.raise_for_status()
+                keys = await client.get(str(response.json()["jwks_uri"]))
+                keys.raise_for_status()
+                found = [k for k in keys.json().get("keys", []) if isinstance(k, dict)]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError):
             raise InvalidIdentityToken(
                 "Couldn't retrieve verification key from your identity provider"
             ) from None
-        return [k for k in jwks.get("keys", []) if isinstance(k, dict)]
+        self._jwks_cache[issuer] = (time.monotonic(), found)
+        return found
 
     async def caller_identity(self, caller: Caller) -> tuple[str, str, str]:
         """``(UserId, Account, Arn)`` as GetCallerIdentity answers."""
@@ -245,13 +273,9 @@ class StsService:
 
 
 def _issuer_url(url: str) -> str:
-    """Providers are registered without a scheme (AWS's form); https unless the host is loopback."""
-    host = urlparse("//" + url).hostname or ""
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    return ("http://" if loopback else "https://") + url
+    """Providers are kept without a scheme (AWS's form); https unless the host is loopback."""
+    host = url.split("/", 1)[0].rsplit(":", 1)[0] if not url.startswith("[") else url.split("]")[0][1:]
+    return ("http://" if is_loopback(host) else "https://") + url
 
 
 def _unverified_claims(token: str) -> dict[str, Any]:
@@ -262,14 +286,8 @@ def _unverified_claims(token: str) -> dict[str, Any]:
     return dict(claims)
 
 
-def _aud(claims: dict[str, Any]) -> str:
+def _aud(claims: dict[str, Any], client_ids: tuple[str, ...]) -> str:
+    """The token's audience that is one of the provider's client ids (a verified token has one)."""
     aud = claims.get("aud")
-    return aud[0] if isinstance(aud, list) and aud else str(aud or "")
-
-
-def provider_arn(account: str, url: str) -> str:
-    return f"arn:aws:iam::{account}:oidc-provider/{url.removeprefix('https://').removeprefix('http://').rstrip('/')}"
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    audiences = [str(item) for item in aud] if isinstance(aud, list) else [str(aud or "")]
+    return next((item for item in audiences if item in client_ids), audiences[0] if audiences else "")

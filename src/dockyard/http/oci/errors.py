@@ -29,7 +29,7 @@ ERROR_TABLE: dict[type[e.RegistryError], tuple[str, int]] = {
     e.NameUnknown: ("NAME_UNKNOWN", 404),
     e.SizeInvalid: ("SIZE_INVALID", 400),
     e.TagInvalid: ("TAG_INVALID", 400),
-    e.TagImmutable: ("MANIFEST_INVALID", 400),
+    e.TagImmutable: ("TAG_INVALID", 400),  # ECR's code: docker prints "tag invalid: <message>"
     e.Unsupported: ("UNSUPPORTED", 415),
     e.RangeInvalid: ("BLOB_UPLOAD_INVALID", 416),
     e.ByteRangeInvalid: ("RANGE_INVALID", 416),
