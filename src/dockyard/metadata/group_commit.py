@@ -97,6 +97,9 @@ class GroupCommit:
                 raise
 
     async def _batch(self, conn: AsyncConnection) -> None:
+        """One transaction for the writers queued now. The first runs without a savepoint (alone at the
+        time, as it usually is, it needs none: if it fails, the whole transaction is its own to roll back);
+        each later one runs in a savepoint, so its failure spares the others."""
         batch: list[_Slot] = []
         transaction = await conn.begin()
         try:
@@ -105,7 +108,14 @@ class GroupCommit:
                 if slot.start.cancelled():
                     continue
                 batch.append(slot)
-                await self._run(conn, slot)
+                if len(batch) == 1:
+                    slot.start.set_result(conn)
+                    if await slot.finished is not None:
+                        await transaction.rollback()
+                        _settle(slot.committed, None)
+                        return
+                else:
+                    await self._run(conn, slot)
             await transaction.commit()
         except BaseException as exc:
             if transaction.is_active:
