@@ -22,7 +22,8 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## Start the registry on http://127.0.0.1:5000 (SQLite + filesystem under ./data).
+## Start the registry on http://127.0.0.1:5000 (SQLite + filesystem under ./data). Auth is on: run
+## `.venv/bin/dockyard admin init --data-dir ./data` once for an account, or DOCKYARD_AUTH=none make run.
 run: venv
 	$(BIN)/dockyard serve --data-dir $(DATA_DIR)
 

@@ -6,6 +6,9 @@
 #
 # usage: CONFORMANCE_BIN=/path/to/conformance.test scripts/conformance.sh [REPORT_DIR]
 # env:   DOCKYARD_ARGS   extra `dockyard serve` flags (e.g. "--server uvicorn --workers 2")
+#        DOCKYARD_AUTH   none (default here: anonymous /v2/) or iam: the script creates an account with
+#                        `dockyard admin init`, asks GetAuthorizationToken for a registry password and runs
+#                        the suite with OCI_USERNAME=AWS OCI_PASSWORD=<password> (every request authorised)
 #        OCI_AUTOMATIC_CROSSMOUNT (default 1), OCI_USERNAME / OCI_PASSWORD (passed through)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,11 +17,30 @@ REPORT_DIR="$(mkdir -p "${1:-conformance-results}" && cd "${1:-conformance-resul
 WORK="$(mktemp -d -t dockyard-conformance.XXXXXX)"
 PORT="$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 
+AUTH="${DOCKYARD_AUTH:-none}"
+if [ "$AUTH" = iam ]; then
+  .venv/bin/dockyard admin init --data-dir "$WORK/data" --json >"$WORK/root.json"
+fi
 # shellcheck disable=SC2086
-.venv/bin/dockyard serve --data-dir "$WORK/data" --port "$PORT" ${DOCKYARD_ARGS:-} >"$REPORT_DIR/dockyard.log" 2>&1 &
+DOCKYARD_AUTH="$AUTH" .venv/bin/dockyard serve --data-dir "$WORK/data" --port "$PORT" ${DOCKYARD_ARGS:-} \
+  >"$REPORT_DIR/dockyard.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/v2/" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
+if [ "$AUTH" = iam ]; then
+  OCI_PASSWORD="$(.venv/bin/python - "$WORK/root.json" "http://127.0.0.1:$PORT" <<'PY'
+import base64, json, sys
+import boto3
+root = json.load(open(sys.argv[1]))
+ecr = boto3.client("ecr", endpoint_url=sys.argv[2], region_name=root["region"],
+                   aws_access_key_id=root["access_key_id"], aws_secret_access_key=root["secret_access_key"])
+token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
+print(base64.b64decode(token).decode().split(":", 1)[1])
+PY
+)"
+  export OCI_USERNAME=AWS OCI_PASSWORD
+  echo "conformance with credentials: OCI_USERNAME=AWS, a registry password of account $(jq -r .account_id "$WORK/root.json")"
+fi
 
 export OCI_ROOT_URL="http://127.0.0.1:$PORT" OCI_NAMESPACE=myorg/myrepo OCI_CROSSMOUNT_NAMESPACE=myorg/other
 export OCI_TEST_PULL=1 OCI_TEST_PUSH=1 OCI_TEST_CONTENT_DISCOVERY=1 OCI_TEST_CONTENT_MANAGEMENT=1

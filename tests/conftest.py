@@ -106,3 +106,7 @@ def empty_postgres_url(postgres_url: str) -> str:
     """``postgres_url`` with every table emptied, for one test."""
     asyncio.run(_truncate(postgres_url))
     return postgres_url
+
+
+# One Docker Engine and one set of offline-built images for the end-to-end and the access tests.
+from e2e.shared import docker, dockerd, images  # noqa: E402, F401

@@ -19,21 +19,25 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
+from starlette.types import Scope
 
 from dockyard.blobstore.content import BlobStore
 from dockyard.blobstore.filesystem import FilesystemDriver
 from dockyard.clock import SystemClock
 from dockyard.config import SETTINGS_ENV, Settings, settings_from_json
 from dockyard.crypto import SecretBox
+from dockyard.domain.identity import RegistryHosts
 from dockyard.http.aws.router import AwsRouter
 from dockyard.http.ecr.api import EcrApi, build_ecr_endpoint
 from dockyard.http.iam import iam_endpoint
 from dockyard.http.iam.auth import AwsAuthenticator
 from dockyard.http.observability import Metrics, ObservabilityMiddleware
+from dockyard.http.oci.auth import OciGate
 from dockyard.http.oci.router import OciRouter
 from dockyard.http.oci.routes import OciApi
 from dockyard.http.sts import UNSIGNED_ACTIONS, sts_endpoint
 from dockyard.metadata.cache import CachedMetadataStore
+from dockyard.metadata.ecr_store import EcrStore
 from dockyard.metadata.engine import create_engine, database_url
 from dockyard.metadata.iam_policy_store import SqlPolicyStore
 from dockyard.metadata.iam_store import SqlIdentityStore
@@ -44,15 +48,15 @@ from dockyard.ports import ChangeSignal, Clock
 from dockyard.services.access import Access, Caller
 from dockyard.services.ecr_layers import DOWNLOAD_PATH
 from dockyard.services.ecr_limits import RateLimitConfig
-from dockyard.services.ecr_tokens import SigningKey
+from dockyard.services.ecr_tokens import HmacTokenIssuer, SigningKey, TokenKeyRing
 from dockyard.services.identity import IdentityService
 from dockyard.services.manifests import ManifestService
 from dockyard.services.registry import RegistryPolicy, RegistryService
+from dockyard.services.registry_access import UNASSIGNED_ACCOUNT, RegistryAccess
 from dockyard.services.sts import StsService
 
 log = logging.getLogger("dockyard")
 EXPIRY_INTERVAL_SECONDS = 600.0
-UNASSIGNED_ACCOUNT = "000000000000"  # owner of repositories created over /v2/ until hosts name accounts
 SESSION_GRACE = timedelta(days=1)  # expired sessions are kept a day, so their keys answer ExpiredToken
 
 
@@ -66,6 +70,7 @@ class Services:
     sts: StsService
     signal: ChangeSignal
     clock: Clock
+    registry_access: RegistryAccess
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -85,7 +90,17 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     )
     registry = RegistryService(store, blobs, clock, policy)
     identity, access, sts = _identity_services(settings, engine, clock, signal)
-    return Services(engine, registry, ManifestService(registry), identity, access, sts, signal, clock)
+    registry_access = RegistryAccess(
+        access,
+        EcrStore(engine, clock, signal, UNASSIGNED_ACCOUNT),
+        HmacTokenIssuer(TokenKeyRing.from_data_dir(settings.data_dir)),
+        signal,
+        clock,
+        region=settings.region,
+        configured_default=settings.default_account,
+    )
+    manifests = ManifestService(registry)
+    return Services(engine, registry, manifests, identity, access, sts, signal, clock, registry_access)
 
 
 def _identity_services(
@@ -131,12 +146,14 @@ def ecr_api(settings: Settings, services: Services) -> EcrApi:
         clock=services.clock,
         key=SigningKey.from_data_dir(settings.data_dir),
         authenticator=auth.authenticator("ecr"),
-        authorizer=services.access.require,
+        authorizer=services.registry_access.authorize,
         account_of=account_of,
         region=settings.region,
         domain=settings.domain,
         default_account=settings.default_account or UNASSIGNED_ACCOUNT,
         rate_limits=RateLimitConfig.parse(settings.ecr_rate_limits),
+        issuer=services.registry_access.issuer,
+        policy_guard=services.registry_access.keeps_control,
     )
 
 
@@ -188,7 +205,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None, run_migrations
         Route("/metrics", metrics_endpoint),
     ]
     ecr = ecr_api(settings, services)
-    router = ecr.throttle_oci(OciRouter(oci))
+    hosts = RegistryHosts(settings.domain, settings.default_account)
+    gate = OciGate(services.registry_access, hosts, enabled=settings.auth == "iam")
+    fallback = settings.default_account or UNASSIGNED_ACCOUNT
+
+    def throttled_account(scope: Scope) -> str:
+        host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
+        return hosts.account_for_host(host) or fallback
+
+    router = ecr.throttle_oci(OciRouter(oci, gate), throttled_account)
     registry_api = [Mount("/v2", app=router), Route("/v2", router)]
     aws = aws_router(settings, services, ecr)
     app = Starlette(

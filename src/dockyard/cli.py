@@ -33,6 +33,10 @@ ConfigOption = Annotated[
 ]
 DataDirOption = Annotated[Path | None, typer.Option("--data-dir", help="Where SQLite and blobs live.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+AccountOption = Annotated[
+    str | None,
+    typer.Option("--account", help="The account the repository is in [default: the default account]."),
+]
 
 
 @app.command()
@@ -46,6 +50,7 @@ def serve(
     tls_key: Annotated[Path | None, typer.Option(help="PEM private key for --tls-cert.")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes [default: 1].")] = None,
     server: Annotated[str | None, typer.Option(help="granian (default) or uvicorn.")] = None,
+    auth: Annotated[str | None, typer.Option(help="iam (default) or none (anonymous /v2/).")] = None,
 ) -> None:
     """Run the registry (migrating the schema first)."""
     settings = _settings(
@@ -58,6 +63,7 @@ def serve(
         tls_key=tls_key,
         workers=workers,
         server=server,
+        auth=auth,
     )
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise typer.BadParameter("--tls-cert and --tls-key go together")
@@ -80,10 +86,17 @@ def migrate_command(config: ConfigOption = None, data_dir: DataDirOption = None)
 
 @repo_app.command("list")
 def repo_list(
-    config: ConfigOption = None, data_dir: DataDirOption = None, json_out: JsonOption = False
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+    json_out: JsonOption = False,
+    account: AccountOption = None,
 ) -> None:
     """List repositories with their image and tag counts."""
-    rows = _with_services(_settings(config, data_dir=data_dir), _repository_rows)
+
+    async def rows_of(services: Services) -> list[dict[str, Any]]:
+        return await _repository_rows(services, await _account(services, account))
+
+    rows = _with_services(_settings(config, data_dir=data_dir), rows_of)
     if json_out:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -93,11 +106,15 @@ def repo_list(
     console.print(table)
 
 
-async def _repository_rows(services: Services) -> list[dict[str, Any]]:
+async def _account(services: Services, account: str | None) -> str:
+    return account or await services.registry_access.default_account()
+
+
+async def _repository_rows(services: Services, account: str) -> list[dict[str, Any]]:
     store = services.registry.store
     rows = []
-    for name in await store.list_repositories(None, None):
-        repository = await services.registry.repository(name)
+    for name in await store.list_repositories(account, None, None):
+        repository = await services.registry.repository(account, name)
         images = await store.list_images(repository.id)
         rows.append(
             {
@@ -111,11 +128,13 @@ async def _repository_rows(services: Services) -> list[dict[str, Any]]:
 
 
 @repo_app.command("create")
-def repo_create(name: str, config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+def repo_create(
+    name: str, config: ConfigOption = None, data_dir: DataDirOption = None, account: AccountOption = None
+) -> None:
     """Create an empty repository (needed when create_on_push is off)."""
 
     async def create(services: Services) -> None:
-        await services.registry.create_repository(name)
+        await services.registry.create_repository(await _account(services, account), name)
 
     _with_services(_settings(config, data_dir=data_dir), create)
     console.print(f"created {name}")
@@ -127,13 +146,14 @@ def repo_delete(
     config: ConfigOption = None,
     data_dir: DataDirOption = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+    account: AccountOption = None,
 ) -> None:
     """Delete a repository with all its manifests and tags (blob bytes are reclaimed by GC)."""
     if not yes:
         typer.confirm(f"delete repository {name} and all its images?", abort=True)
 
     async def delete(services: Services) -> None:
-        await services.registry.delete_repository(name)
+        await services.registry.delete_repository(await _account(services, account), name)
 
     _with_services(_settings(config, data_dir=data_dir), delete)
     console.print(f"deleted {name}")
@@ -141,12 +161,16 @@ def repo_delete(
 
 @image_app.command("list")
 def image_list(
-    repository: str, config: ConfigOption = None, data_dir: DataDirOption = None, json_out: JsonOption = False
+    repository: str,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+    json_out: JsonOption = False,
+    account: AccountOption = None,
 ) -> None:
     """List a repository's images: digest, tags, media type, size, push time."""
 
     async def images(services: Services) -> list[dict[str, Any]]:
-        repo = await services.registry.repository(repository)
+        repo = await services.registry.repository(await _account(services, account), repository)
         return [
             {
                 "digest": image.digest,
@@ -255,6 +279,24 @@ def admin_rotate_keys(config: ConfigOption = None, data_dir: DataDirOption = Non
             f"re-encrypted {count} secrets under the first key of DOCKYARD_SECRET_KEYS; "
             "now remove the other keys from it on every process"
         )
+
+
+@admin_app.command("rotate-token-keys")
+def admin_rotate_token_keys(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Sign new registry passwords with a new key; older keys verify until their passwords expire."""
+    from datetime import UTC, datetime
+
+    from dockyard.services.ecr import EcrConfig
+    from dockyard.services.ecr_tokens import TokenKeyRing
+
+    settings = _settings(config, data_dir=data_dir)
+    keys = TokenKeyRing.from_data_dir(settings.data_dir)
+    lifetime = EcrConfig(settings.region, settings.domain, "").token_lifetime
+    kid, retired = keys.rotate(datetime.now(UTC), lifetime)
+    console.print(
+        f"registry passwords are now signed with key {kid}; "
+        f"{len(keys.key_ids) - 1} older keys still verify, {len(retired)} retired"
+    )
 
 
 def _with_identity(settings: Settings, action: Callable[[Services], Awaitable[T]]) -> T:

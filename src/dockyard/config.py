@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     default_account: str | None = Field(
         None, pattern=r"^\d{12}$", description="account for other host names (default: the first account)"
     )
+    auth: Literal["iam", "none"] = Field(
+        "iam",
+        description="iam: /v2/ needs a registry password (GetAuthorizationToken) and IAM allows each "
+        "request; none: anonymous full access to /v2/ (local trials, conformance without credentials)",
+    )
     ecr_rate_limits: str = Field(
         "off",
         description="ECR API rate limits: off, ecr (ECR's published quotas) or Op=N/second,... (per process)",

@@ -200,10 +200,13 @@ def settings(
     if backend == "postgresql":
         data_dir.mkdir()
         return Settings(
-            data_dir=data_dir, database_url=request.getfixturevalue("empty_postgres_url"), access_log=False
+            data_dir=data_dir,
+            database_url=request.getfixturevalue("empty_postgres_url"),
+            access_log=False,
+            auth="none",
         )
     migrated_sqlite(data_dir)
-    return Settings(data_dir=data_dir, access_log=False)
+    return Settings(data_dir=data_dir, access_log=False, auth="none")  # /v2/ without credentials
 
 
 RunApp = Callable[..., contextlib.AbstractAsyncContextManager[Registry]]

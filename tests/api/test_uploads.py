@@ -294,6 +294,7 @@ async def test_push_to_an_unknown_repository_without_create_on_push(run_app: Run
         assert (await client.get("/v2/_catalog")).json()["repositories"] == []
         await registry.assert_no_uploads_left()
 
-        await registry.services.registry.create_repository("known")
+        account = await registry.services.registry_access.default_account()
+        await registry.services.registry.create_repository(account, "known")
         image = await registry.push_image("known", "v1")
         assert (await client.get("/v2/known/manifests/v1")).content == image.body

@@ -17,6 +17,9 @@ from dockyard.domain.manifest import OCI_INDEX, OCI_MANIFEST
 from dockyard.domain.records import ManifestRecord, NewManifest, Repository, Upload
 from dockyard.ports import MetadataStore
 
+ACCOUNT = "111122223333"
+OTHER_ACCOUNT = "444455556666"
+
 
 class StepClock(Protocol):  # conftest.StepClock
     def now(self) -> datetime: ...
@@ -54,7 +57,7 @@ def manifest(
 
 
 async def repo_with_blobs(store: MetadataStore, name: str, *blobs: str) -> Repository:
-    repository = await store.create_repository(name)
+    repository = await store.create_repository(ACCOUNT, name)
     for i, digest in enumerate(blobs):
         await store.link_blob(repository.id, digest, 100 + i)
     return repository
@@ -64,30 +67,30 @@ async def repo_with_blobs(store: MetadataStore, name: str, *blobs: str) -> Repos
 
 
 async def test_create_and_get_repository(store: MetadataStore, clock: StepClock) -> None:
-    assert await store.get_repository("library/alpine") is None
-    created = await store.create_repository("library/alpine")
+    assert await store.get_repository(ACCOUNT, "library/alpine") is None
+    created = await store.create_repository(ACCOUNT, "library/alpine")
     assert created.name == "library/alpine"
     assert created.created_at == clock.now()
-    assert await store.get_repository("library/alpine") == created
+    assert await store.get_repository(ACCOUNT, "library/alpine") == created
 
 
 async def test_creating_twice_returns_the_same_repository(store: MetadataStore, clock: StepClock) -> None:
-    first = await store.create_repository("app")
+    first = await store.create_repository(ACCOUNT, "app")
     clock.advance(60)
-    second = await store.create_repository("app")
+    second = await store.create_repository(ACCOUNT, "app")
     assert second == first
-    assert await store.list_repositories(None, None) == ["app"]
+    assert await store.list_repositories(ACCOUNT, None, None) == ["app"]
 
 
 async def test_concurrent_creations_agree(open_store: OpenStore) -> None:
     stores = [open_store(), open_store()]
-    created = await asyncio.gather(*(stores[i % 2].create_repository("race") for i in range(16)))
+    created = await asyncio.gather(*(stores[i % 2].create_repository(ACCOUNT, "race") for i in range(16)))
     assert len({repository.id for repository in created}) == 1
-    assert await stores[0].list_repositories(None, None) == ["race"]
+    assert await stores[0].list_repositories(ACCOUNT, None, None) == ["race"]
 
 
 async def test_concurrent_creations_of_different_names(store: MetadataStore) -> None:
-    created = await asyncio.gather(*(store.create_repository(f"r{i}") for i in range(12)))
+    created = await asyncio.gather(*(store.create_repository(ACCOUNT, f"r{i}") for i in range(12)))
     assert len({repository.id for repository in created}) == 12
 
 
@@ -95,14 +98,14 @@ async def test_delete_repository_removes_everything_in_it(store: MetadataStore, 
     repository = await repo_with_blobs(store, "doomed", sha("a"))
     await store.put_manifest(repository.id, manifest("m", blobs=(sha("a"),), tag="latest"))
     await store.create_upload(Upload("u-1", repository.id, 0, clock.now(), clock.now()))
-    assert await store.get_tagged_manifest("doomed", "latest") is not None
+    assert await store.get_tagged_manifest(ACCOUNT, "doomed", "latest") is not None
 
-    assert await store.delete_repository("doomed") is True
-    assert await store.get_repository("doomed") is None
-    assert await store.get_tagged_manifest("doomed", "latest") is None
-    assert await store.delete_repository("doomed") is False
+    assert await store.delete_repository(ACCOUNT, "doomed") is True
+    assert await store.get_repository(ACCOUNT, "doomed") is None
+    assert await store.get_tagged_manifest(ACCOUNT, "doomed", "latest") is None
+    assert await store.delete_repository(ACCOUNT, "doomed") is False
 
-    again = await store.create_repository("doomed")
+    again = await store.create_repository(ACCOUNT, "doomed")
     assert await store.list_tags(again.id, None, None) == []
     assert await store.linked_blob_size(again.id, sha("a")) is None
     assert await store.get_upload(repository.id, "u-1") is None
@@ -114,17 +117,17 @@ NAMES = ["b", "a", "a-b", "a/b", "a.b", "a_b", "ab", "z", "0", "a/b/c", "z9", "b
 
 async def test_list_repositories_in_lexical_order(store: MetadataStore) -> None:
     for name in NAMES:
-        await store.create_repository(name)
-    assert await store.list_repositories(None, None) == sorted(NAMES)
+        await store.create_repository(ACCOUNT, name)
+    assert await store.list_repositories(ACCOUNT, None, None) == sorted(NAMES)
 
 
 @pytest.mark.parametrize("limit", [1, 2, 5, len(NAMES)])
 async def test_list_repositories_pages(store: MetadataStore, limit: int) -> None:
     for name in NAMES:
-        await store.create_repository(name)
+        await store.create_repository(ACCOUNT, name)
     walked: list[str] = []
     last: str | None = None
-    while page := await store.list_repositories(last, limit):
+    while page := await store.list_repositories(ACCOUNT, last, limit):
         assert len(page) <= limit
         walked += page
         last = page[-1]
@@ -133,18 +136,18 @@ async def test_list_repositories_pages(store: MetadataStore, limit: int) -> None
 
 async def test_list_repositories_after_a_name_that_does_not_exist(store: MetadataStore) -> None:
     for name in NAMES:
-        await store.create_repository(name)
-    assert await store.list_repositories("a0", None) == [n for n in sorted(NAMES) if n > "a0"]
-    assert await store.list_repositories("zz", 10) == []
-    assert await store.list_repositories(None, 0) == []
+        await store.create_repository(ACCOUNT, name)
+    assert await store.list_repositories(ACCOUNT, "a0", None) == [n for n in sorted(NAMES) if n > "a0"]
+    assert await store.list_repositories(ACCOUNT, "zz", 10) == []
+    assert await store.list_repositories(ACCOUNT, None, 0) == []
 
 
 # -- blobs -------------------------------------------------------------------------------------------
 
 
 async def test_link_and_unlink_blobs(store: MetadataStore) -> None:
-    one = await store.create_repository("one")
-    two = await store.create_repository("two")
+    one = await store.create_repository(ACCOUNT, "one")
+    two = await store.create_repository(ACCOUNT, "two")
     assert await store.blob_size(sha("x")) is None
     await store.link_blob(one.id, sha("x"), 42)
     await store.link_blob(one.id, sha("x"), 42)  # idempotent
@@ -153,32 +156,32 @@ async def test_link_and_unlink_blobs(store: MetadataStore) -> None:
     assert await store.blob_size(sha("x")) == 42
 
     await store.link_blob(two.id, sha("x"), 42)
-    assert await store.repositories_with_blob(sha("x")) == ["one", "two"]
-    assert await store.repositories_with_blob(sha("x"), limit=1) == ["one"]
+    assert await store.repositories_with_blob(ACCOUNT, sha("x")) == ["one", "two"]
+    assert await store.repositories_with_blob(ACCOUNT, sha("x"), limit=1) == ["one"]
 
     assert await store.unlink_blob(one.id, sha("x")) is True
     assert await store.unlink_blob(one.id, sha("x")) is False
     assert await store.linked_blob_size(one.id, sha("x")) is None
     assert await store.linked_blob_size(two.id, sha("x")) == 42
-    assert await store.repositories_with_blob(sha("x")) == ["two"]
+    assert await store.repositories_with_blob(ACCOUNT, sha("x")) == ["two"]
     assert await store.blob_size(sha("x")) == 42
 
 
 async def test_concurrent_links_of_one_blob(open_store: OpenStore) -> None:
     stores = [open_store(), open_store()]
-    repositories = [await stores[0].create_repository(f"r{i}") for i in range(4)]
+    repositories = [await stores[0].create_repository(ACCOUNT, f"r{i}") for i in range(4)]
     await asyncio.gather(
         *(stores[i % 2].link_blob(repositories[i % 4].id, sha("shared"), 7) for i in range(16))
     )
-    assert await stores[1].repositories_with_blob(sha("shared")) == ["r0", "r1", "r2", "r3"]
+    assert await stores[1].repositories_with_blob(ACCOUNT, sha("shared")) == ["r0", "r1", "r2", "r3"]
 
 
 # -- uploads -----------------------------------------------------------------------------------------
 
 
 async def test_upload_sessions(store: MetadataStore, clock: StepClock) -> None:
-    repository = await store.create_repository("up")
-    other = await store.create_repository("other")
+    repository = await store.create_repository(ACCOUNT, "up")
+    other = await store.create_repository(ACCOUNT, "other")
     started = clock.now()
     await store.create_upload(
         Upload("11111111-1111-1111-1111-111111111111", repository.id, 0, started, started)
@@ -222,8 +225,8 @@ async def test_put_and_get_manifest(store: MetadataStore, clock: StepClock) -> N
         annotations={"org.opencontainers.image.created": "2026"},
     )
     await store.put_manifest(repository.id, new)
-    by_digest = await store.get_manifest("img", new.record.digest)
-    by_tag = await store.get_tagged_manifest("img", "v1")
+    by_digest = await store.get_manifest(ACCOUNT, "img", new.record.digest)
+    by_tag = await store.get_tagged_manifest(ACCOUNT, "img", "v1")
     assert by_digest == by_tag
     assert by_digest is not None
     assert by_digest.content == new.record.content
@@ -232,7 +235,7 @@ async def test_put_and_get_manifest(store: MetadataStore, clock: StepClock) -> N
     assert by_digest.subject == sha("subject")
     assert by_digest.annotations == {"org.opencontainers.image.created": "2026"}
     assert by_digest.created_at == clock.now()
-    assert await store.get_manifest("other-repo", new.record.digest) is None
+    assert await store.get_manifest(ACCOUNT, "other-repo", new.record.digest) is None
 
 
 async def test_putting_a_manifest_again_is_idempotent_and_adds_tags(store: MetadataStore) -> None:
@@ -252,15 +255,15 @@ async def test_put_manifest_with_a_missing_blob_writes_nothing(
     new = manifest("m", blobs=(sha("config"), sha("missing")), tag="latest")
     with pytest.raises(ManifestBlobUnknown):
         await store.put_manifest(repository.id, new)
-    assert await store.get_manifest("img", new.record.digest) is None
-    assert await store.get_tagged_manifest("img", "latest") is None
+    assert await store.get_manifest(ACCOUNT, "img", new.record.digest) is None
+    assert await store.get_tagged_manifest(ACCOUNT, "img", "latest") is None
     assert await store.list_tags(repository.id, None, None) == []
     assert await store.list_images(repository.id) == []
 
 
 async def test_blobs_of_another_repository_do_not_count(store: MetadataStore) -> None:
     await repo_with_blobs(store, "owner", sha("b"))
-    repository = await store.create_repository("borrower")
+    repository = await store.create_repository(ACCOUNT, "borrower")
     with pytest.raises(ManifestBlobUnknown):
         await store.put_manifest(repository.id, manifest("m", blobs=(sha("b"),), tag="t"))
 
@@ -271,10 +274,10 @@ async def test_index_needs_its_child_manifests(store: MetadataStore) -> None:
     index = manifest("index", children=(child.record.digest,), tag="latest")
     with pytest.raises(ManifestBlobUnknown):
         await store.put_manifest(repository.id, index)
-    assert await store.get_tagged_manifest("multi", "latest") is None
+    assert await store.get_tagged_manifest(ACCOUNT, "multi", "latest") is None
     await store.put_manifest(repository.id, child)
     await store.put_manifest(repository.id, index)
-    stored = await store.get_tagged_manifest("multi", "latest")
+    stored = await store.get_tagged_manifest(ACCOUNT, "multi", "latest")
     assert stored is not None
     assert stored.media_type == OCI_INDEX
 
@@ -286,14 +289,14 @@ async def test_tag_moves_to_the_newest_manifest(store: MetadataStore) -> None:
         manifest("2", blobs=(sha("b"),), tag="latest"),
     )
     await store.put_manifest(repository.id, first)
-    seen = await store.get_tagged_manifest("img", "latest")
+    seen = await store.get_tagged_manifest(ACCOUNT, "img", "latest")
     assert seen is not None
     assert seen.digest == first.record.digest
     await store.put_manifest(repository.id, second)
-    moved = await store.get_tagged_manifest("img", "latest")
+    moved = await store.get_tagged_manifest(ACCOUNT, "img", "latest")
     assert moved is not None
     assert moved.digest == second.record.digest
-    assert await store.get_manifest("img", first.record.digest) is not None
+    assert await store.get_manifest(ACCOUNT, "img", first.record.digest) is not None
     assert await store.list_tags(repository.id, None, None) == ["latest"]
 
 
@@ -302,7 +305,7 @@ async def test_concurrent_pushes_of_one_tag(open_store: OpenStore) -> None:
     repository = await repo_with_blobs(stores[0], "img", sha("b"))
     pushes = [manifest(str(i % 3), blobs=(sha("b"),), tag="latest") for i in range(12)]
     await asyncio.gather(*(stores[i % 2].put_manifest(repository.id, new) for i, new in enumerate(pushes)))
-    tagged = await stores[1].get_tagged_manifest("img", "latest")
+    tagged = await stores[1].get_tagged_manifest(ACCOUNT, "img", "latest")
     assert tagged is not None
     assert tagged.digest in {new.record.digest for new in pushes}
     assert len(await stores[1].list_images(repository.id)) == 3
@@ -312,11 +315,11 @@ async def test_delete_tag_keeps_the_manifest(store: MetadataStore) -> None:
     repository = await repo_with_blobs(store, "img", sha("b"))
     new = manifest("m", blobs=(sha("b"),), tag="latest")
     await store.put_manifest(repository.id, new)
-    assert await store.get_tagged_manifest("img", "latest") is not None
+    assert await store.get_tagged_manifest(ACCOUNT, "img", "latest") is not None
     assert await store.delete_tag(repository.id, "latest") is True
     assert await store.delete_tag(repository.id, "latest") is False
-    assert await store.get_tagged_manifest("img", "latest") is None
-    assert await store.get_manifest("img", new.record.digest) is not None
+    assert await store.get_tagged_manifest(ACCOUNT, "img", "latest") is None
+    assert await store.get_manifest(ACCOUNT, "img", new.record.digest) is not None
 
 
 async def test_delete_manifest_removes_its_tags(store: MetadataStore) -> None:
@@ -325,13 +328,13 @@ async def test_delete_manifest_removes_its_tags(store: MetadataStore) -> None:
     for tag in ("a", "b"):
         await store.put_manifest(repository.id, NewManifest(doomed.record, doomed.blob_references, (), tag))
     await store.put_manifest(repository.id, kept)
-    assert await store.get_manifest("img", doomed.record.digest) is not None
-    assert await store.get_tagged_manifest("img", "a") is not None
+    assert await store.get_manifest(ACCOUNT, "img", doomed.record.digest) is not None
+    assert await store.get_tagged_manifest(ACCOUNT, "img", "a") is not None
 
     assert await store.delete_manifest(repository.id, doomed.record.digest) is True
     assert await store.delete_manifest(repository.id, doomed.record.digest) is False
-    assert await store.get_manifest("img", doomed.record.digest) is None
-    assert await store.get_tagged_manifest("img", "a") is None
+    assert await store.get_manifest(ACCOUNT, "img", doomed.record.digest) is None
+    assert await store.get_tagged_manifest(ACCOUNT, "img", "a") is None
     assert await store.list_tags(repository.id, None, None) == ["stable"]
 
 
@@ -393,7 +396,7 @@ async def test_referrers_of_a_subject_pushed_later(store: MetadataStore) -> None
 
 
 async def test_list_images(store: MetadataStore, clock: StepClock) -> None:
-    repository = await store.create_repository("img")
+    repository = await store.create_repository(ACCOUNT, "img")
     await store.link_blob(repository.id, sha("config"), 100)
     await store.link_blob(repository.id, sha("layer"), 5000)
     old = manifest("old", blobs=(sha("config"), sha("layer")), tag="v1")
@@ -416,7 +419,7 @@ async def test_list_images(store: MetadataStore, clock: StepClock) -> None:
 
 
 async def test_upload_lookup_with_nul_finds_nothing(store: MetadataStore, clock: StepClock) -> None:
-    repository = await store.create_repository("a")
+    repository = await store.create_repository(ACCOUNT, "a")
     await store.create_upload(Upload("u", repository.id, 0, clock.now(), clock.now()))
     assert await store.get_upload(repository.id, "\x00") is None
     assert await store.get_upload(repository.id, "u\x00") is None
@@ -425,12 +428,25 @@ async def test_upload_lookup_with_nul_finds_nothing(store: MetadataStore, clock:
 @pytest.mark.parametrize("last", ["\x00", "a\x00", "a\x00zzz", "a-b\x00", "b\x00\x00"])
 async def test_pagination_after_a_nul_orders_as_the_byte_strings_do(store: MetadataStore, last: str) -> None:
     for name in NAMES:
-        await store.create_repository(name)
+        await store.create_repository(ACCOUNT, name)
     expected = [name for name in sorted(NAMES) if name > last]
-    assert await store.list_repositories(last, None) == expected
+    assert await store.list_repositories(ACCOUNT, last, None) == expected
     repository = await repo_with_blobs(store, "tagged", sha("b"))
     for tag in ["a", "a-b", "a0", "b", "A"]:
         await store.put_manifest(repository.id, manifest("m", blobs=(sha("b"),), tag=tag))
     assert await store.list_tags(repository.id, last, None) == [
         t for t in sorted(["a", "a-b", "a0", "b", "A"]) if t > last
     ]
+
+
+async def test_repository_names_are_per_account(store: MetadataStore) -> None:
+    """Two accounts may each have ``app``: separate repositories, manifests and listings."""
+    mine = await store.create_repository(ACCOUNT, "app")
+    theirs = await store.create_repository(OTHER_ACCOUNT, "app")
+    assert mine.id != theirs.id
+    assert (mine.account_id, theirs.account_id) == (ACCOUNT, OTHER_ACCOUNT)
+    assert await store.get_repository(OTHER_ACCOUNT, "app") == theirs
+    assert await store.list_repositories(ACCOUNT, None, None) == ["app"]
+    assert await store.list_repositories("999999999999", None, None) == []
+    assert await store.delete_repository(OTHER_ACCOUNT, "app") is True
+    assert await store.get_repository(ACCOUNT, "app") == mine

@@ -321,6 +321,8 @@ def start_registry(root: Path, *extra: str) -> ServerProcess:
         str(port),
         "--data-dir",
         os.fspath(data_dir),
+        "--auth",
+        "none",  # anonymous /v2/; tests/access covers registry logins and authorization
         *extra,
     ]
     with log_path.open("ab") as log:

@@ -81,7 +81,9 @@ class Authz:
 def build_app(
     settings: Settings, authz: Authz, rate_limits: RateLimitConfig | None = None
 ) -> tuple[Starlette, EcrApi]:
-    """The app ``dockyard serve`` runs, with the ECR API mounted as the composition root will mount it."""
+    """The app ``dockyard serve`` runs, with the ECR API mounted as the composition root will mount it.
+    ``/v2/`` is anonymous (auth ``none``) and addresses the test account, like the fixed-account ECR API."""
+    settings = settings.model_copy(update={"auth": "none", "default_account": ACCOUNT})
     app = create_app(settings)
     services = app.state.services
     clock = SystemClock()

@@ -98,7 +98,7 @@ def test_login_password_and_errors(server: Server, tmp_path: Path) -> None:
         server, tmp_path, "get-authorization-token", "--query", "authorizationData[0].authorizationToken"
     )
     assert isinstance(token, str)
-    assert base64.b64decode(token).decode().startswith("AWS:dky1.")
+    assert base64.b64decode(token).decode().startswith("AWS:dky2.")
     done = aws(server, tmp_path, "describe-repositories", "--repository-names", "cli/missing")
     assert done.returncode in (254, 255)  # aws CLI v2, v1
     assert "(RepositoryNotFoundException)" in done.stderr

@@ -14,7 +14,7 @@ from dockyard.config import Settings
 from dockyard.services.ecr_images import PullRecorder
 from dockyard.services.ecr_limits import ECR_QUOTAS, RateLimitConfig, RateLimiter
 
-from .support import Server, serve
+from .support import ACCOUNT, Server, serve
 
 
 @pytest.fixture(scope="module")
@@ -84,11 +84,13 @@ class CountingStore:
         self.reads = 0
         self.writes = 0
 
-    async def pull_time(self, repository: str, digest: str) -> datetime | None:
+    async def pull_time(self, account: str, repository: str, digest: str) -> datetime | None:
         self.reads += 1
         return self.recorded.get((repository, digest))
 
-    async def record_pull(self, repository: str, digest: str, now: datetime, stale_before: datetime) -> None:
+    async def record_pull(
+        self, account: str, repository: str, digest: str, now: datetime, stale_before: datetime
+    ) -> None:
         self.writes += 1
         if self.recorded.get((repository, digest), stale_before - timedelta(1)) < stale_before:
             self.recorded[(repository, digest)] = now
@@ -106,16 +108,16 @@ async def test_pull_time_is_written_at_most_once_a_day() -> None:
     store, clock = CountingStore(), Clock()
     recorder = PullRecorder(store, clock)  # type: ignore[arg-type]
     for _ in range(1000):
-        await recorder("app", "sha256:a")
+        await recorder(ACCOUNT, "app", "sha256:a")
     assert (store.reads, store.writes) == (1, 1)
     clock.moment += timedelta(hours=23)
-    await recorder("app", "sha256:a")
+    await recorder(ACCOUNT, "app", "sha256:a")
     assert store.writes == 1
     clock.moment += timedelta(hours=2)
     for _ in range(100):
-        await recorder("app", "sha256:a")
+        await recorder(ACCOUNT, "app", "sha256:a")
     assert store.writes == 2
     assert store.recorded[("app", "sha256:a")] == clock.moment
     other = PullRecorder(store, clock)  # another process: one read, no write (recorded an instant ago)
-    await other("app", "sha256:a")
+    await other(ACCOUNT, "app", "sha256:a")
     assert (store.reads, store.writes) == (3, 2)

@@ -41,7 +41,8 @@ def _wait_ready(url: str, verify: bool | ssl.SSLContext = True) -> None:
 class Server:
     def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.port = _free_port()
-        command = [DOCKYARD, "serve", "--data-dir", str(data_dir), "--port", str(self.port), *args]
+        command = [DOCKYARD, "serve", "--data-dir", str(data_dir), "--port", str(self.port), "--auth", "none"]
+        command += args
         self.log = data_dir.parent / f"serve-{self.port}.log"
         self.process = subprocess.Popen(
             command,
@@ -67,6 +68,8 @@ def server_factory(tmp_path: Path) -> Iterator[type[Server]]:
 
     yield Tracked
     for server in started:
+        if server.process.poll() is not None:
+            continue  # stopped and reaped: its pid (and group id) may already belong to someone else
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.process.pid, signal.SIGTERM)
         try:

@@ -14,6 +14,7 @@ class Repository:
     id: int
     name: str
     created_at: datetime
+    account_id: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,15 @@
 """Access log, Prometheus metrics, request ids: one pure ASGI middleware, cheap on the hot path.
 
+Access-log lines are JSON built here in one ``json.dumps`` and written by a plain handler (``logs``):
+on a cached manifest GET the generic structured formatter cost a third of the request.
+
 Routes are labelled by template (``/v2/{name}/blobs/{digest}``), never by raw path, so metric cardinality
 stays bounded. Query strings are never logged: later features put signatures in them.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -15,7 +19,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-log = logging.getLogger("dockyard.access")
+ACCESS_LOGGER = "dockyard.access"
+log = logging.getLogger(ACCESS_LOGGER)
 
 _ROUTES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^/v2/?$"), "/v2/"),
@@ -122,18 +127,31 @@ class ObservabilityMiddleware:
     def _record(self, scope: Scope, state: dict[str, int], elapsed: float, request_id: str) -> None:
         route, method, status = route_of(scope["path"]), scope["method"], str(state["status"])
         self.metrics.observe(route, method, status, elapsed, state["sent"], state["received"])
-        if self.access_log:
+        if self.access_log and log.isEnabledFor(logging.INFO):
             client = scope.get("client")
-            log.info(
-                "request",
-                extra={
-                    "request_id": request_id,
-                    "remote": client[0] if client else None,
-                    "method": method,
-                    "path": scope["path"],
-                    "status": state["status"],
-                    "duration_ms": round(elapsed * 1000, 3),
-                    "bytes_in": state["received"],
-                    "bytes_out": state["sent"],
-                },
-            )
+            entry = {
+                "time": _timestamp(time.time()),
+                "level": "info",
+                "logger": ACCESS_LOGGER,
+                "message": "request",
+                "request_id": request_id,
+                "remote": client[0] if client else None,
+                "method": method,
+                "path": scope["path"],
+                "status": state["status"],
+                "duration_ms": round(elapsed * 1000, 3),
+                "bytes_in": state["received"],
+                "bytes_out": state["sent"],
+            }
+            log.info(json.dumps(entry))
+
+
+_clock = {"second": -1, "text": ""}
+
+
+def _timestamp(now: float) -> str:
+    """ISO 8601 UTC with milliseconds; the seconds part is formatted once per second."""
+    second = int(now)
+    if second != _clock["second"]:
+        _clock["second"], _clock["text"] = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+    return f"{_clock['text']}.{int((now - second) * 1000):03d}+00:00"

@@ -61,17 +61,19 @@ class CachedMetadataStore:
 
     # -- cached reads ---------------------------------------------------------------------------------
 
-    async def get_repository(self, name: str) -> Repository | None:
-        return await self._cached(("repo", name), lambda: self._inner.get_repository(name))
+    async def get_repository(self, account: str, name: str) -> Repository | None:
+        return await self._cached(("repo", account, name), lambda: self._inner.get_repository(account, name))
 
-    async def get_manifest(self, repository: str, digest: str) -> ManifestRecord | None:
+    async def get_manifest(self, account: str, repository: str, digest: str) -> ManifestRecord | None:
         return await self._cached(
-            ("digest", repository, digest), lambda: self._inner.get_manifest(repository, digest)
+            ("digest", account, repository, digest),
+            lambda: self._inner.get_manifest(account, repository, digest),
         )
 
-    async def get_tagged_manifest(self, repository: str, tag: str) -> ManifestRecord | None:
+    async def get_tagged_manifest(self, account: str, repository: str, tag: str) -> ManifestRecord | None:
         return await self._cached(
-            ("tag", repository, tag), lambda: self._inner.get_tagged_manifest(repository, tag)
+            ("tag", account, repository, tag),
+            lambda: self._inner.get_tagged_manifest(account, repository, tag),
         )
 
     async def linked_blob_size(self, repository_id: int, digest: str) -> int | None:
@@ -81,14 +83,14 @@ class CachedMetadataStore:
 
     # -- uncached reads -------------------------------------------------------------------------------
 
-    async def list_repositories(self, last: str | None, limit: int | None) -> list[str]:
-        return await self._inner.list_repositories(last, limit)
+    async def list_repositories(self, account: str, last: str | None, limit: int | None) -> list[str]:
+        return await self._inner.list_repositories(account, last, limit)
 
     async def blob_size(self, digest: str) -> int | None:
         return await self._inner.blob_size(digest)
 
-    async def repositories_with_blob(self, digest: str, limit: int = 50) -> list[str]:
-        return await self._inner.repositories_with_blob(digest, limit)
+    async def repositories_with_blob(self, account: str, digest: str, limit: int = 50) -> list[str]:
+        return await self._inner.repositories_with_blob(account, digest, limit)
 
     async def get_upload(self, repository_id: int, upload_id: str) -> Upload | None:
         return await self._inner.get_upload(repository_id, upload_id)
@@ -107,11 +109,11 @@ class CachedMetadataStore:
 
     # -- writes that change what is cached ------------------------------------------------------------
 
-    async def create_repository(self, name: str) -> Repository:
-        return await self._write(self._inner.create_repository(name))
+    async def create_repository(self, account: str, name: str) -> Repository:
+        return await self._write(self._inner.create_repository(account, name))
 
-    async def delete_repository(self, name: str) -> bool:
-        return await self._write(self._inner.delete_repository(name))
+    async def delete_repository(self, account: str, name: str) -> bool:
+        return await self._write(self._inner.delete_repository(account, name))
 
     async def link_blob(self, repository_id: int, digest: str, size: int) -> None:
         await self._write(self._inner.link_blob(repository_id, digest, size))

@@ -229,24 +229,30 @@ class EcrImageStore(EcrSql):
 
     # -- pull times -----------------------------------------------------------------------------------
 
-    def _manifest_id(self, repository: str, digest: str) -> Any:
+    def _manifest_id(self, account: str, repository: str, digest: str) -> Any:
         return (
             select(manifests.c.id)
             .join(repositories, repositories.c.id == manifests.c.repository_id)
-            .where(repositories.c.name == repository, manifests.c.digest == digest)
+            .where(
+                repositories.c.account_id == account,
+                repositories.c.name == repository,
+                manifests.c.digest == digest,
+            )
         )
 
-    async def pull_time(self, repository: str, digest: str) -> datetime | None:
+    async def pull_time(self, account: str, repository: str, digest: str) -> datetime | None:
         query = select(ecr_image_pulls.c.last_pulled_at).where(
-            ecr_image_pulls.c.manifest_id == self._manifest_id(repository, digest).scalar_subquery()
+            ecr_image_pulls.c.manifest_id == self._manifest_id(account, repository, digest).scalar_subquery()
         )
         async with self._read() as conn:
             found: datetime | None = (await conn.execute(query)).scalar()
         return found
 
-    async def record_pull(self, repository: str, digest: str, now: datetime, stale_before: datetime) -> None:
+    async def record_pull(
+        self, account: str, repository: str, digest: str, now: datetime, stale_before: datetime
+    ) -> None:
         """Set the pull time to ``now`` unless one at or after ``stale_before`` is recorded already."""
-        source = self._manifest_id(repository, digest).add_columns(literal(now, UTCDateTime()))
+        source = self._manifest_id(account, repository, digest).add_columns(literal(now, UTCDateTime()))
         statement = (
             self._insert(ecr_image_pulls)
             .from_select(["manifest_id", "last_pulled_at"], source)

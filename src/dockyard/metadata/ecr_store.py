@@ -33,7 +33,7 @@ _REPOSITORY_COLUMNS = (
     repositories.c.id,
     repositories.c.name,
     repositories.c.created_at,
-    ecr_repositories.c.account_id,
+    repositories.c.account_id,
     ecr_repositories.c.image_tag_mutability,
     ecr_repositories.c.mutability_exclusions,
     ecr_repositories.c.scan_on_push,
@@ -94,8 +94,8 @@ class EcrStore(EcrSql):
         return select(*_REPOSITORY_COLUMNS).select_from(joined)
 
     def _repository(self, row: Any) -> EcrRepository:
-        if row.account_id is None:
-            return EcrRepository(row.id, row.name, row.created_at, self.default_account)
+        if row.image_tag_mutability is None:  # no ECR row: a repository created by a /v2/ push
+            return EcrRepository(row.id, row.name, row.created_at, row.account_id)
         settings = RepositorySettings(
             mutability=Mutability(row.image_tag_mutability),
             exclusion_filters=tuple(row.mutability_exclusions or ()),
@@ -112,8 +112,8 @@ class EcrStore(EcrSql):
         async with self._write() as conn:
             inserted = await conn.execute(
                 self._insert(repositories)
-                .values(name=name, created_at=self._clock.now())
-                .on_conflict_do_nothing(index_elements=["name"])
+                .values(account_id=account_id, name=name, created_at=self._clock.now())
+                .on_conflict_do_nothing(index_elements=["account_id", "name"])
                 .returning(repositories.c.id)
             )
             repository_id = inserted.scalar()
@@ -127,11 +127,14 @@ class EcrStore(EcrSql):
             rows = [{"repository_id": repository_id, "key": k, "value": v} for k, v in resource_tags.items()]
             if rows:
                 await conn.execute(ecr_resource_tags.insert(), rows)
-        return await self.repository(name)
+        return await self.repository(account_id, name)
 
-    async def repository(self, name: str) -> EcrRepository | None:
+    async def repository(self, account_id: str, name: str) -> EcrRepository | None:
+        query = self._repository_query().where(
+            repositories.c.account_id == account_id, repositories.c.name == name
+        )
         async with self._read() as conn:
-            row = (await conn.execute(self._repository_query().where(repositories.c.name == name))).first()
+            row = (await conn.execute(query)).first()
         return None if row is None else self._repository(row)
 
     async def repository_by_id(self, repository_id: int) -> EcrRepository | None:
@@ -140,9 +143,14 @@ class EcrStore(EcrSql):
             row = (await conn.execute(query)).first()
         return None if row is None else self._repository(row)
 
-    async def list_repositories(self, after: str | None, limit: int) -> list[EcrRepository]:
+    async def list_repositories(self, account_id: str, after: str | None, limit: int) -> list[EcrRepository]:
         name = self._lexical(repositories.c.name)
-        query = self._repository_query().order_by(name).limit(limit)
+        query = (
+            self._repository_query()
+            .where(repositories.c.account_id == account_id)
+            .order_by(name)
+            .limit(limit)
+        )
         if after is not None:
             query = query.where(name > after)
         async with self._read() as conn:
@@ -216,7 +224,7 @@ class EcrStore(EcrSql):
 
     async def put_registry_policy(self, account_id: str, text: str) -> None:
         now = self._clock.now()
-        async with self._write(bump=False) as conn:
+        async with self._write() as conn:
             await conn.execute(
                 self._insert(ecr_registry_policies)
                 .values(account_id=account_id, policy_text=text, updated_at=now)
@@ -226,7 +234,7 @@ class EcrStore(EcrSql):
             )
 
     async def delete_registry_policy(self, account_id: str) -> str | None:
-        async with self._write(bump=False) as conn:
+        async with self._write() as conn:
             found = await conn.execute(
                 delete(ecr_registry_policies)
                 .where(ecr_registry_policies.c.account_id == account_id)

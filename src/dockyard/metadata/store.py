@@ -40,29 +40,31 @@ _MANIFEST_COLUMNS = (
 class SqlMetadataStore(SqlStore):
     # -- repositories ---------------------------------------------------------------------------------
 
-    async def create_repository(self, name: str) -> Repository:
+    async def create_repository(self, account: str, name: str) -> Repository:
         async with self._write() as conn:
             await conn.execute(
                 self._insert(repositories)
-                .values(name=name, created_at=self._clock.now())
-                .on_conflict_do_nothing(index_elements=["name"])
+                .values(account_id=account, name=name, created_at=self._clock.now())
+                .on_conflict_do_nothing(index_elements=["account_id", "name"])
             )
-            row = (await conn.execute(select(repositories).where(repositories.c.name == name))).one()
-        return Repository(row.id, row.name, row.created_at)
+            row = (await conn.execute(_repository_query(account, name))).one()
+        return _repository(row)
 
-    async def get_repository(self, name: str) -> Repository | None:
+    async def get_repository(self, account: str, name: str) -> Repository | None:
         async with self._read() as conn:
-            row = (await conn.execute(select(repositories).where(repositories.c.name == name))).first()
-        return None if row is None else Repository(row.id, row.name, row.created_at)
+            row = (await conn.execute(_repository_query(account, name))).first()
+        return None if row is None else _repository(row)
 
-    async def delete_repository(self, name: str) -> bool:
+    async def delete_repository(self, account: str, name: str) -> bool:
         async with self._write() as conn:
-            result = await conn.execute(delete(repositories).where(repositories.c.name == name))
+            result = await conn.execute(
+                delete(repositories).where(repositories.c.account_id == account, repositories.c.name == name)
+            )
         return bool(result.rowcount)
 
-    async def list_repositories(self, last: str | None, limit: int | None) -> list[str]:
+    async def list_repositories(self, account: str, last: str | None, limit: int | None) -> list[str]:
         name = self._lexical(repositories.c.name)
-        query = select(repositories.c.name).order_by(name)
+        query = select(repositories.c.name).where(repositories.c.account_id == account).order_by(name)
         if last is not None:
             query = query.where(name > _before_nul(last))
         if limit is not None:
@@ -106,11 +108,11 @@ class SqlMetadataStore(SqlStore):
             ).scalar()
         return size
 
-    async def repositories_with_blob(self, digest: str, limit: int = 50) -> list[str]:
+    async def repositories_with_blob(self, account: str, digest: str, limit: int = 50) -> list[str]:
         query = (
             select(repositories.c.name)
             .join(repository_blobs, repository_blobs.c.repository_id == repositories.c.id)
-            .where(repository_blobs.c.digest == digest)
+            .where(repository_blobs.c.digest == digest, repositories.c.account_id == account)
             .order_by(repositories.c.name)
             .limit(limit)
         )
@@ -249,22 +251,28 @@ class SqlMetadataStore(SqlStore):
             await conn.execute(manifest_references.insert(), references)
         return int(manifest_id)
 
-    async def get_manifest(self, repository: str, digest: str) -> ManifestRecord | None:
+    async def get_manifest(self, account: str, repository: str, digest: str) -> ManifestRecord | None:
         query = (
             select(*_MANIFEST_COLUMNS)
             .join(repositories, repositories.c.id == manifests.c.repository_id)
-            .where(repositories.c.name == repository, manifests.c.digest == digest)
+            .where(
+                repositories.c.account_id == account,
+                repositories.c.name == repository,
+                manifests.c.digest == digest,
+            )
         )
         async with self._read() as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else _manifest(row)
 
-    async def get_tagged_manifest(self, repository: str, tag: str) -> ManifestRecord | None:
+    async def get_tagged_manifest(self, account: str, repository: str, tag: str) -> ManifestRecord | None:
         query = (
             select(*_MANIFEST_COLUMNS)
             .join(tags, tags.c.manifest_id == manifests.c.id)
             .join(repositories, repositories.c.id == tags.c.repository_id)
-            .where(repositories.c.name == repository, tags.c.name == tag)
+            .where(
+                repositories.c.account_id == account, repositories.c.name == repository, tags.c.name == tag
+            )
         )
         async with self._read() as conn:
             row = (await conn.execute(query)).first()
@@ -352,6 +360,14 @@ class SqlMetadataStore(SqlStore):
             )
             for r in rows
         ]
+
+
+def _repository_query(account: str, name: str) -> Any:
+    return select(repositories).where(repositories.c.account_id == account, repositories.c.name == name)
+
+
+def _repository(row: Any) -> Repository:
+    return Repository(row.id, row.name, row.created_at, row.account_id)
 
 
 def _before_nul(last: str) -> str:

@@ -7,7 +7,8 @@
                   │              └─< tags                 (tag -> manifest, one row per tag)
                   └─< uploads                             (resumable upload sessions)
 
-Blob bytes live in the blob store under their digest; this schema only says who may see them.
+Repository names are unique within an account (``repositories.account_id``): two accounts may each have
+``app``. Blob bytes live in the blob store under their digest; this schema only says who may see them.
 """
 
 from __future__ import annotations
@@ -64,8 +65,10 @@ repositories = Table(
     "repositories",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(256), nullable=False, unique=True),
+    Column("account_id", String(12), nullable=False),
+    Column("name", String(256), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("account_id", "name", name="uq_repositories_account_name"),
 )
 
 blobs = Table(

@@ -42,31 +42,47 @@ class Caller:
         return self.principal.type is PrincipalType.ROOT
 
 
-class _SignalCache:
+class SignalCache:
+    """An LRU dropped whenever the shared change signal moves; a value is kept only when the signal did not
+    move while it was loaded (so nothing read before a concurrent write outlives that write's bump)."""
+
     def __init__(self, signal: ChangeSignal, size: int = 4096) -> None:
         self._signal = signal
         self._seen = signal.current()
         self._cache: LRUCache[Any, Any] = LRUCache(size)
 
-    async def get(self, key: Any, load: Callable[[], Awaitable[T]]) -> T:
+    def generation(self) -> int:
+        """The signal now, dropping the cache if it moved: pass it to :meth:`put` after a load."""
         before = self._signal.current()
         if before != self._seen:
             self._cache.clear()
             self._seen = before
+        return before
+
+    def peek(self, key: Any) -> Any:
+        """The cached value of ``key``, or ``None``."""
+        self.generation()
+        return self._cache.get(key)
+
+    def put(self, key: Any, value: Any, generation: int) -> None:
+        if self._signal.current() == generation == self._seen:
+            self._cache[key] = value
+
+    async def get(self, key: Any, load: Callable[[], Awaitable[T]]) -> T:
+        before = self.generation()
         if key in self._cache:
             hit: T = self._cache[key]
             return hit
         value = await load()
-        if self._signal.current() == before:
-            self._cache[key] = value
+        self.put(key, value, before)
         return value
 
 
 class Access:
     def __init__(self, identity: IdentityService, signal: ChangeSignal) -> None:
         self.identity = identity
-        self._secrets = _SignalCache(signal)
-        self._policies = _SignalCache(signal)
+        self._secrets = SignalCache(signal)
+        self._policies = SignalCache(signal)
 
     # -- credentials ----------------------------------------------------------------------------------
 

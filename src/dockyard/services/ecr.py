@@ -2,8 +2,9 @@
 resource tags, the registry description and authorization tokens.
 
 Names and ARNs: ``arn:aws:ecr:<region>:<account>:repository/<name>`` and ``<account>.dkr.<domain>/<name>``.
-Repositories are one namespace for now; each carries the account of its creator (a repository created by a
-``/v2/`` push has the default account). An explicit ``registryId`` must be the repository's account.
+Repositories are named within an account: a request addresses the registry of its ``registryId`` if it
+gives one (another account's, for cross-account access that a repository policy grants), else the
+caller's own.
 """
 
 from __future__ import annotations
@@ -151,10 +152,9 @@ class EcrRepositories:
     # -- repositories ---------------------------------------------------------------------------------
 
     async def get(self, name: str, registry: RegistryRef) -> EcrRepository:
-        """The repository ``name``; RepositoryNotFound when there is none, or an explicit ``registryId``
-        is not its account."""
-        found = await self.store.repository(name)
-        if found is None or registry.explicit not in (None, found.account_id):
+        """The repository ``name`` of the addressed registry; RepositoryNotFound when there is none."""
+        found = await self.store.repository(registry.id, name)
+        if found is None:
             raise self.not_found(name, registry)
         return found
 
@@ -187,14 +187,15 @@ class EcrRepositories:
     async def describe(self, names: Sequence[str], registry: RegistryRef) -> list[EcrRepository]:
         return [await self.get(name, registry) for name in dict.fromkeys(names)]
 
-    async def page(self, token: str | None, limit: int | None) -> Page[EcrRepository]:
-        after = None if token is None else self._position(token, "DescribeRepositories", "*")
+    async def page(self, registry: RegistryRef, token: str | None, limit: int | None) -> Page[EcrRepository]:
+        scope = registry.id
+        after = None if token is None else self._position(token, "DescribeRepositories", scope)
         size = limit or DEFAULT_PAGE
-        found = await self.store.list_repositories(after, size + 1)
+        found = await self.store.list_repositories(registry.id, after, size + 1)
         if len(found) <= size:
             return Page(found)
         found = found[:size]
-        return Page(found, self.pages.issue("DescribeRepositories", "*", found[-1].name))
+        return Page(found, self.pages.issue("DescribeRepositories", scope, found[-1].name))
 
     def _position(self, token: str, operation: str, scope: str) -> str:
         try:
@@ -297,12 +298,15 @@ class EcrRepositories:
             )
         return text
 
-    def authorization(self, accounts: Sequence[str], principal: str) -> list[AuthorizationData]:
-        """One login per registry: ``base64("AWS:<password>")``, valid for 12 hours (ECR's lifetime)."""
+    def authorization(
+        self, accounts: Sequence[str], principal: str, access_key_id: str | None = None
+    ) -> list[AuthorizationData]:
+        """One login per registry: ``base64("AWS:<password>")``, valid for 12 hours (ECR's lifetime), bound to
+        the principal and the credential it signed with (a temporary credential's expiry ends it sooner)."""
         expires = self.clock.now() + self.config.token_lifetime
         found = []
         for account in dict.fromkeys(accounts):
-            password = self.issuer.issue(account, principal, expires)
+            password = self.issuer.issue(account, principal, expires, access_key_id)
             token = base64.b64encode(f"AWS:{password}".encode()).decode("ascii")
             found.append(AuthorizationData(token, expires, f"https://{self.endpoint_host(account)}"))
         return found

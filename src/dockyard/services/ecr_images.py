@@ -58,19 +58,20 @@ class PullRecorder:
     def __init__(self, store: EcrImageStore, clock: Clock, remembered: int = 100_000) -> None:
         self._store = store
         self._clock = clock
-        self._seen: LRUCache[tuple[str, str], datetime] = LRUCache(remembered)
+        self._seen: LRUCache[tuple[str, str, str], datetime] = LRUCache(remembered)
 
-    async def __call__(self, repository: str, digest: str) -> None:
+    async def __call__(self, account: str, repository: str, digest: str) -> None:
         now = self._clock.now()
-        last = self._seen.get((repository, digest))
+        key = (account, repository, digest)
+        last = self._seen.get(key)
         if last is not None and now - last < PULL_INTERVAL:
             return
         try:
-            recorded = await self._store.pull_time(repository, digest)
+            recorded = await self._store.pull_time(account, repository, digest)
             if recorded is None or now - recorded >= PULL_INTERVAL:
-                await self._store.record_pull(repository, digest, now, now - PULL_INTERVAL)
+                await self._store.record_pull(account, repository, digest, now, now - PULL_INTERVAL)
                 recorded = now
-            self._seen[(repository, digest)] = recorded
+            self._seen[key] = recorded
         except Exception:  # a pull never fails for want of its statistics
             log.exception("recording a pull failed", extra={"repository": repository})
 
@@ -239,7 +240,7 @@ class EcrImages:
                 )
                 failures.append(ImageFailure(image_id, "ImageNotFound", reason))
                 continue
-            record = await self.manifests.get(name, row.digest)
+            record = await self.manifests.get(repository.account_id, name, row.digest)
             images.append(PulledImage(ImageId(row.digest, image_id.tag), record))
         return repository, images, failures
 
@@ -291,12 +292,14 @@ class EcrImages:
         actual = self._check_digest(body, digest)
         await self._check_existing(repository, actual, tag)
         try:
-            await self.manifests.put(name, tag or actual, body, self._content_type(media_type))
+            await self.manifests.put(
+                repository.account_id, name, tag or actual, body, self._content_type(media_type)
+            )
         except ManifestBlobUnknown as exc:
             raise self._missing(repository, exc) from None
         except (ManifestInvalid, ManifestTooLarge) as exc:
             raise parameter_error("imageManifest", exc.text) from None
-        record = await self.manifests.get(name, actual)
+        record = await self.manifests.get(repository.account_id, name, actual)
         return repository, PulledImage(ImageId(actual, tag), record)
 
     @staticmethod
@@ -370,7 +373,9 @@ class EcrImages:
         if not isinstance(start, int):
             raise parameter_error("nextToken", "Invalid NextToken")
         found = (
-            [] if status in ("ARCHIVED", "ACTIVATING") else await self.manifests.referrers(name, parsed, None)
+            []
+            if status in ("ARCHIVED", "ACTIVATING")
+            else await self.manifests.referrers(repository.account_id, name, parsed, None)
         )
         if artifact_types:
             found = [r for r in found if r.artifact_type in set(artifact_types)]

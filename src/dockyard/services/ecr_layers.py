@@ -103,19 +103,20 @@ class EcrLayers:
                 f"The layer with digest '{parsed}' does not exist in the repository with name '{name}' "
                 f"in the registry with id '{repository.account_id}'"
             )
-        query = self.signer.sign(name, str(parsed), self.clock.now() + self.config.download_lifetime)
+        expires = self.clock.now() + self.config.download_lifetime
+        query = self.signer.sign(repository.account_id, name, str(parsed), expires)
         return f"{base_url.rstrip('/')}{DOWNLOAD_PATH}?{urlencode(query)}"
 
     # -- uploads --------------------------------------------------------------------------------------
 
     async def initiate(self, name: str, registry: RegistryRef) -> tuple[EcrRepository, str, int]:
         repository = await self.repositories.get(name, registry)
-        state = await self.registry.start_upload(name)
+        state = await self.registry.start_upload(repository.account_id, name)
         return repository, state.id, PART_SIZE
 
     async def _session_size(self, repository: EcrRepository, upload_id: str) -> int:
         try:
-            return (await self.registry.upload(repository.name, upload_id)).size
+            return (await self.registry.upload(repository.account_id, repository.name, upload_id)).size
         except BlobUploadUnknown:
             raise UploadNotFound(
                 f"The upload with id '{upload_id}' does not exist in the repository with name "
@@ -135,7 +136,9 @@ class EcrLayers:
                 last_valid_byte=max(received - 1, 0),
             )
         try:
-            state = await self.registry.append(name, upload_id, _single(data), first, len(data))
+            state = await self.registry.append(
+                repository.account_id, name, upload_id, _single(data), first, len(data)
+            )
         except RangeInvalid as exc:  # another part got in first
             raise InvalidLayerPart(
                 "The layer part does not continue the upload", last_valid_byte=max(exc.size - 1, 0)
@@ -159,13 +162,13 @@ class EcrLayers:
         if await self.store.small_inner_part(upload_id):
             raise LayerPartTooSmall(f"Every layer part but the last must be at least {MIN_PART_SIZE} bytes")
         if await self.registry.store.linked_blob_size(repository.id, str(digest)) is not None:
-            await self.registry.cancel(name, upload_id)
+            await self.registry.cancel(repository.account_id, name, upload_id)
             raise LayerAlreadyExists(
                 f"The layer '{digest}' already exists in the repository with name '{name}' in registry "
                 f"with id '{repository.account_id}'"
             )
         try:
-            await self.registry.complete(name, upload_id, digest)
+            await self.registry.complete(repository.account_id, name, upload_id, digest)
         except DigestInvalid:
             raise InvalidLayer(
                 f"The layer digest '{digest}' does not match the digest of the uploaded content"

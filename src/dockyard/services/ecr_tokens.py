@@ -1,26 +1,29 @@
 """Signed, opaque strings the ECR API hands out: pagination tokens, registry passwords, download URLs.
 
-All are HMAC-SHA256 under one key, each with its own purpose label so that no token of one kind is ever
-accepted as another. The key is ``<data_dir>/ecr-signing-key`` (created with mode 0600 on first use);
-every process and replica sharing the data directory verifies what any of them issued.
+All are HMAC-SHA256, each with its own purpose label so that no token of one kind is ever accepted as
+another. Pagination tokens and download URLs use ``<data_dir>/ecr-signing-key``; registry passwords the
+rotatable key ring ``<data_dir>/registry-token-keys`` (both created with mode 0600 on first use). Every
+process and replica sharing the data directory verifies what any of them issued.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import json
 import os
 import secrets
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 KEY_FILE = "ecr-signing-key"
-PASSWORD_PREFIX = "dky1"  # noqa: S105  (a format marker, not a secret)
+PASSWORD_PREFIX = "dky2"  # noqa: S105  (a format marker, not a secret)
 
 
 def _b64(data: bytes) -> str:
@@ -61,6 +64,9 @@ class SigningKey:
                 os.unlink(temporary)
         return cls(bytes.fromhex(path.read_text().strip()))
 
+    def hex(self) -> str:
+        return self._key.hex()
+
     def mac(self, purpose: str, payload: bytes) -> str:
         return _b64(hmac.new(self._key, purpose.encode() + b"\x00" + payload, hashlib.sha256).digest())
 
@@ -86,39 +92,169 @@ class SigningKey:
 
 @dataclass(frozen=True, slots=True)
 class TokenClaims:
-    account: str
-    principal: str
+    account: str  # the registry the token was asked for (any registry accepts it; policies decide)
+    principal: str  # the ARN of the principal that asked
     expires_at: datetime
+    access_key_id: str | None = None  # the credential behind it, checked again on every use
 
 
 class TokenIssuer(Protocol):
-    """Issues the password inside GetAuthorizationToken's ``AWS:<password>``; ``/v2/`` will verify it."""
+    """Issues the password inside GetAuthorizationToken's ``AWS:<password>``; ``/v2/`` verifies it."""
 
-    def issue(self, account: str, principal: str, expires_at: datetime) -> str: ...
+    def issue(
+        self, account: str, principal: str, expires_at: datetime, access_key_id: str | None = None
+    ) -> str: ...
 
     def verify(self, password: str, now: datetime) -> TokenClaims | None: ...
 
 
+class TokenKeyRing:
+    """The keys registry passwords are signed with, newest first, shared by every process through
+    ``<data_dir>/registry-token-keys`` (mode 0600): one ``<key id> <created, epoch seconds> <hex key>`` line
+    per key. New passwords are signed with the newest key; any key still in the file verifies. Rotation
+    (:meth:`rotate`) puts a new key first and keeps each older key until every password it signed has
+    expired, so nobody is logged out. Processes re-read the file when it changes (looked at at most once a
+    second, and at once when a password names a key they do not know)."""
+
+    FILE = "registry-token-keys"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._keys: list[tuple[str, int, SigningKey]] = []
+        self._stamp: tuple[int, int] | None = None
+        self._checked = 0.0
+        self._load(force=True)
+
+    @classmethod
+    def from_data_dir(cls, data_dir: Path) -> TokenKeyRing:
+        path = data_dir / cls.FILE
+        if not path.exists():
+            data_dir.mkdir(parents=True, exist_ok=True)
+            line = f"{secrets.token_hex(4)} {int(time.time())} {secrets.token_hex(32)}\n"
+            _write_new(path, line, exclusive=True)
+        return cls(path)
+
+    def _load(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._checked < 1.0:
+            return
+        self._checked = now
+        stat = os.stat(self.path)
+        stamp = (stat.st_mtime_ns, stat.st_ino)
+        if stamp == self._stamp:
+            return
+        keys = []
+        for line in self.path.read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 3:
+                keys.append((parts[0], int(parts[1]), SigningKey(bytes.fromhex(parts[2]))))
+        if not keys:
+            raise ValueError(f"no registry token keys in {self.path}")
+        self._keys, self._stamp = keys, stamp
+
+    def current(self) -> tuple[str, SigningKey]:
+        self._load()
+        kid, _, key = self._keys[0]
+        return kid, key
+
+    def key(self, kid: str) -> SigningKey | None:
+        self._load()
+        for attempt in range(2):
+            for found, _, key in self._keys:
+                if found == kid:
+                    return key
+            if attempt == 0:
+                self._load(force=True)
+        return None
+
+    @property
+    def key_ids(self) -> list[str]:
+        self._load(force=True)
+        return [kid for kid, _, _ in self._keys]
+
+    def rotate(self, now: datetime, lifetime: timedelta) -> tuple[str, list[str]]:
+        """A new key first; older keys kept while a password they signed may still be valid (an older key
+        stopped signing when the next one was created). Returns the new key id and the retired ones."""
+        self._load(force=True)
+        created = int(now.timestamp())
+        kid = secrets.token_hex(4)
+        lines = [f"{kid} {created} {secrets.token_hex(32)}"]
+        retired = []
+        superseded_at = created
+        for old_kid, old_created, key in self._keys:
+            if superseded_at + lifetime.total_seconds() > created:
+                lines.append(f"{old_kid} {old_created} {key.hex()}")
+            else:
+                retired.append(old_kid)
+            superseded_at = old_created
+        _write_new(self.path, "\n".join(lines) + "\n", exclusive=False)
+        self._load(force=True)
+        return kid, retired
+
+
+def _write_new(path: Path, text: str, *, exclusive: bool) -> None:
+    """Write ``text`` to ``path`` atomically (mode 0600); with ``exclusive`` the first writer wins."""
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    try:
+        if exclusive:
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
+        else:
+            os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+
+
 class HmacTokenIssuer:
-    """``dky1.<claims>.<mac>``: account, principal and expiry, signed with the data directory's key."""
+    """``dky2.<key id>.<claims>.<mac>``: registry account, principal ARN, access key id and expiry,
+    HMAC-signed with a key of the :class:`TokenKeyRing` (or one fixed :class:`SigningKey`). Verified without
+    a database read; the caller of ``verify`` checks the credential is still alive."""
 
     PURPOSE = "ecr-registry-password"
 
-    def __init__(self, key: SigningKey) -> None:
-        self._key = key
+    def __init__(self, keys: SigningKey | TokenKeyRing) -> None:
+        self._keys = keys
 
-    def issue(self, account: str, principal: str, expires_at: datetime) -> str:
-        claims = {"a": account, "p": principal, "e": int(expires_at.timestamp())}
-        return f"{PASSWORD_PREFIX}.{self._key.seal(self.PURPOSE, claims)}"
+    def _current(self) -> tuple[str, SigningKey]:
+        if isinstance(self._keys, SigningKey):
+            return "0", self._keys
+        return self._keys.current()
+
+    def _key(self, kid: str) -> SigningKey | None:
+        if isinstance(self._keys, SigningKey):
+            return self._keys if kid == "0" else None
+        return self._keys.key(kid)
+
+    def issue(
+        self, account: str, principal: str, expires_at: datetime, access_key_id: str | None = None
+    ) -> str:
+        claims: dict[str, Any] = {"a": account, "p": principal, "e": int(expires_at.timestamp())}
+        if access_key_id is not None:
+            claims["k"] = access_key_id
+        kid, key = self._current()
+        return f"{PASSWORD_PREFIX}.{kid}.{key.seal(self.PURPOSE, claims)}"
 
     def verify(self, password: str, now: datetime) -> TokenClaims | None:
-        prefix, dot, rest = password.partition(".")
-        claims = self._key.open(self.PURPOSE, rest) if dot and prefix == PASSWORD_PREFIX else None
+        prefix, _, rest = password.partition(".")
+        kid, dot, sealed = rest.partition(".")
+        if prefix != PASSWORD_PREFIX or not dot or len(kid) > 16:
+            return None
+        key = self._key(kid)
+        claims = None if key is None else key.open(self.PURPOSE, sealed)
         if claims is None:
             return None
         try:
             expires = datetime.fromtimestamp(int(claims["e"]), UTC)
-            found = TokenClaims(str(claims["a"]), str(claims["p"]), expires)
+            access_key = claims.get("k")
+            found = TokenClaims(
+                str(claims["a"]), str(claims["p"]), expires, None if access_key is None else str(access_key)
+            )
         except (KeyError, TypeError, ValueError, OverflowError):
             return None
         return found if expires > now else None
@@ -128,25 +264,33 @@ class HmacTokenIssuer:
 
 
 class UrlSigner:
-    """Signs the query of a layer download URL: repository, digest and expiry."""
+    """Signs the query of a layer download URL: account, repository, digest and expiry."""
 
     PURPOSE = "ecr-layer-download"
 
     def __init__(self, key: SigningKey) -> None:
         self._key = key
 
-    def _payload(self, repository: str, digest: str, expires: int) -> bytes:
-        return f"{repository}\n{digest}\n{expires}".encode()
+    def _payload(self, account: str, repository: str, digest: str, expires: int) -> bytes:
+        return f"{account}\n{repository}\n{digest}\n{expires}".encode()
 
-    def sign(self, repository: str, digest: str, expires_at: datetime) -> dict[str, str]:
+    def sign(self, account: str, repository: str, digest: str, expires_at: datetime) -> dict[str, str]:
         expires = int(expires_at.timestamp())
-        signature = self._key.mac(self.PURPOSE, self._payload(repository, digest, expires))
-        return {"repository": repository, "digest": digest, "expires": str(expires), "signature": signature}
+        signature = self._key.mac(self.PURPOSE, self._payload(account, repository, digest, expires))
+        return {
+            "account": account,
+            "repository": repository,
+            "digest": digest,
+            "expires": str(expires),
+            "signature": signature,
+        }
 
-    def verify(self, repository: str, digest: str, expires: str, signature: str, now: datetime) -> bool:
+    def verify(
+        self, account: str, repository: str, digest: str, expires: str, signature: str, now: datetime
+    ) -> bool:
         if not expires.isdigit() or len(expires) > 12:
             return False
-        wanted = self._key.mac(self.PURPOSE, self._payload(repository, digest, int(expires)))
+        wanted = self._key.mac(self.PURPOSE, self._payload(account, repository, digest, int(expires)))
         return hmac.compare_digest(wanted.encode(), signature.encode()) and int(expires) > now.timestamp()
 
 

@@ -102,7 +102,9 @@ class IdentityService:
         if not ACCOUNT_ID.match(account_id):
             raise InvalidInput("An account id is 12 digits.")
         await self.store.create_account(Account(account_id, alias, self.clock.now()))
-        return await self._issue_key(account_id, None)
+        issued = await self._issue_key(account_id, None)
+        self.changed()  # the default account may have changed (the first account)
+        return issued
 
     async def default_account(self, configured: str | None = None) -> str | None:
         """The account for host names that name none: ``configured``, else the first account created."""

@@ -13,7 +13,7 @@ from dockyard.domain.reference import TAG_PATTERN, validate_name, validate_tag
 from dockyard.ports import TagRules
 from dockyard.services.registry import RegistryService
 
-PullListener = Callable[[str, str], Awaitable[None]]  # (repository, manifest digest), after a manifest read
+PullListener = Callable[[str, str, str], Awaitable[None]]  # (account, repository, digest), after a read
 
 
 def immutable_tag_message(tag: str, repository: str) -> str:
@@ -37,7 +37,9 @@ class ManifestService:
         self.tag_rules: TagRules | None = None  # set by the ECR control plane (tag immutability)
         self.pull_listeners: list[PullListener] = []  # e.g. ECR's lastRecordedPullTime
 
-    async def put(self, name: str, reference: str, body: bytes, content_type: str | None) -> PushedManifest:
+    async def put(
+        self, account: str, name: str, reference: str, body: bytes, content_type: str | None
+    ) -> PushedManifest:
         """Store ``body`` under ``reference`` (a tag or the body's own digest)."""
         validate_name(name)
         tag: str | None = None
@@ -50,7 +52,7 @@ class ManifestService:
             tag = validate_tag(reference)
             digest = Digest.of(body)
         parsed = parse_manifest(body, content_type)
-        repository = await self._registry.repository_for_push(name)
+        repository = await self._registry.repository_for_push(account, name)
         subject = None if parsed.subject is None else str(parsed.subject.digest)
         record = ManifestRecord(
             digest=str(digest),
@@ -79,24 +81,24 @@ class ManifestService:
             assert tag is not None
             raise TagImmutable(immutable_tag_message(tag, name), tag=tag) from None
 
-    async def get(self, name: str, reference: str) -> ManifestRecord:
+    async def get(self, account: str, name: str, reference: str) -> ManifestRecord:
         validate_name(name)
         if is_digest(reference):
-            record = await self._store.get_manifest(name, str(Digest.parse(reference)))
+            record = await self._store.get_manifest(account, name, str(Digest.parse(reference)))
         elif TAG_PATTERN.match(reference):
-            record = await self._store.get_tagged_manifest(name, reference)
+            record = await self._store.get_tagged_manifest(account, name, reference)
         else:
             record = None  # a tag that breaks the grammar can never have been pushed
         if record is None:
-            await self._registry.repository(name)
+            await self._registry.repository(account, name)
             raise ManifestUnknown("manifest unknown", reference=reference)
         for listener in self.pull_listeners:
-            await listener(name, record.digest)
+            await listener(account, name, record.digest)
         return record
 
-    async def delete(self, name: str, reference: str) -> None:
+    async def delete(self, account: str, name: str, reference: str) -> None:
         """Delete by digest removes the manifest and its tags; delete by tag removes only the tag."""
-        repository = await self._registry.repository(name)
+        repository = await self._registry.repository(account, name)
         if is_digest(reference):
             deleted = await self._store.delete_manifest(repository.id, str(Digest.parse(reference)))
         elif TAG_PATTERN.match(reference):
@@ -106,9 +108,11 @@ class ManifestService:
         if not deleted:
             raise ManifestUnknown("manifest unknown", reference=reference)
 
-    async def referrers(self, name: str, subject: Digest, artifact_type: str | None) -> list[Referrer]:
+    async def referrers(
+        self, account: str, name: str, subject: Digest, artifact_type: str | None
+    ) -> list[Referrer]:
         try:
-            repository = await self._registry.repository(name)
+            repository = await self._registry.repository(account, name)
         except NameUnknown:
             return []
         found = await self._store.list_referrers(repository.id, str(subject))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -26,11 +26,11 @@ from dockyard.domain.records import Repository, Upload
 from dockyard.domain.reference import validate_name
 from dockyard.ports import Clock, MetadataStore
 
-ReadCheck = Callable[[str], bool]
+ReadCheck = Callable[[str, str], Awaitable[bool]]  # (account, repository name): may the caller read it?
 DIRECT_PREFIX = "direct-"
 
 
-def _allow_all(_name: str) -> bool:
+async def _allow_all(_account: str, _name: str) -> bool:
     return True
 
 
@@ -42,7 +42,7 @@ class RegistryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class UploadState:
-    repository: str
+    repository: str  # the name, within its account
     id: str
     size: int
 
@@ -65,89 +65,91 @@ class RegistryService:
 
     # -- repositories ---------------------------------------------------------------------------------
 
-    async def repository(self, name: str) -> Repository:
-        """The existing repository ``name``; :class:`NameUnknown` when there is none."""
+    async def repository(self, account: str, name: str) -> Repository:
+        """The existing repository ``name`` of ``account``; :class:`NameUnknown` when there is none."""
         validate_name(name)
-        repository = await self.store.get_repository(name)
+        repository = await self.store.get_repository(account, name)
         if repository is None:
             raise NameUnknown("repository name not known to registry", name=name)
         return repository
 
-    async def repository_for_push(self, name: str) -> Repository:
+    async def repository_for_push(self, account: str, name: str) -> Repository:
         validate_name(name)
-        repository = await self.store.get_repository(name)
+        repository = await self.store.get_repository(account, name)
         if repository is not None:
             return repository
         if not self.policy.create_on_push:
             raise NameUnknown("repository name not known to registry", name=name)
-        return await self.store.create_repository(name)
+        return await self.store.create_repository(account, name)
 
-    async def create_repository(self, name: str) -> Repository:
-        return await self.store.create_repository(validate_name(name))
+    async def create_repository(self, account: str, name: str) -> Repository:
+        return await self.store.create_repository(account, validate_name(name))
 
-    async def delete_repository(self, name: str) -> None:
+    async def delete_repository(self, account: str, name: str) -> None:
         validate_name(name)
-        if not await self.store.delete_repository(name):
+        if not await self.store.delete_repository(account, name):
             raise NameUnknown("repository name not known to registry", name=name)
 
-    async def catalog(self, limit: int | None, last: str | None) -> list[str]:
-        return await self.store.list_repositories(last, limit)
+    async def catalog(self, account: str, limit: int | None, last: str | None) -> list[str]:
+        return await self.store.list_repositories(account, last, limit)
 
     # -- blobs ----------------------------------------------------------------------------------------
 
-    async def blob_size(self, name: str, digest: Digest) -> int:
-        repository = await self.repository(name)
+    async def blob_size(self, account: str, name: str, digest: Digest) -> int:
+        repository = await self.repository(account, name)
         size = await self.store.linked_blob_size(repository.id, str(digest))
         if size is None:
             raise BlobUnknown("blob unknown to registry", digest=str(digest))
         return size
 
-    async def delete_blob(self, name: str, digest: Digest) -> None:
-        repository = await self.repository(name)
+    async def delete_blob(self, account: str, name: str, digest: Digest) -> None:
+        repository = await self.repository(account, name)
         if not await self.store.unlink_blob(repository.id, str(digest)):
             raise BlobUnknown("blob unknown to registry", digest=str(digest))
 
     # -- uploads --------------------------------------------------------------------------------------
 
-    async def start_upload(self, name: str) -> UploadState:
-        repository = await self.repository_for_push(name)
+    async def start_upload(self, account: str, name: str) -> UploadState:
+        repository = await self.repository_for_push(account, name)
         now = self.clock.now()
         upload = Upload(str(uuid.uuid4()), repository.id, 0, now, now)
         await self.store.create_upload(upload)
         return UploadState(name, upload.id, 0)
 
     async def mount(
-        self, name: str, digest: Digest, source: str | None, can_read: ReadCheck = _allow_all
+        self, account: str, name: str, digest: Digest, source: str | None, can_read: ReadCheck = _allow_all
     ) -> MountResult:
         """Link ``digest`` into ``name`` from ``source`` (or, without one, from any readable repository).
 
         A source the caller cannot read, or that lacks the blob, gives a fresh upload session: the answer
         never reveals whether the blob exists where the caller cannot see.
         """
-        repository = await self.repository_for_push(name)
-        size = await self._mountable_size(digest, source, can_read)
+        repository = await self.repository_for_push(account, name)
+        size = await self._mountable_size(account, digest, source, can_read)
         if size is None or await self.blobs.stat(digest) is None:
-            return MountResult(None, await self.start_upload(name))
+            return MountResult(None, await self.start_upload(account, name))
         await self.store.link_blob(repository.id, str(digest), size)
         return MountResult(digest, None)
 
-    async def _mountable_size(self, digest: Digest, source: str | None, can_read: ReadCheck) -> int | None:
+    async def _mountable_size(
+        self, account: str, digest: Digest, source: str | None, can_read: ReadCheck
+    ) -> int | None:
         if source is not None:
             try:
                 validate_name(source)
             except Exception:
                 return None
-            if not can_read(source):
+            if not await can_read(account, source):
                 return None
-            origin = await self.store.get_repository(source)
+            origin = await self.store.get_repository(account, source)
             return None if origin is None else await self.store.linked_blob_size(origin.id, str(digest))
-        for candidate in await self.store.repositories_with_blob(str(digest)):
-            if can_read(candidate):
+        for candidate in await self.store.repositories_with_blob(account, str(digest)):
+            if await can_read(account, candidate):
                 return await self.store.blob_size(str(digest))
         return None
 
-    async def upload(self, name: str, upload_id: str) -> UploadState:
-        repository = await self.repository(name)
+    async def upload(self, account: str, name: str, upload_id: str) -> UploadState:
+        repository = await self.repository(account, name)
         upload = await self.store.get_upload(repository.id, upload_id)
         if upload is None:
             raise BlobUploadUnknown("blob upload unknown to registry", upload=upload_id[:64])
@@ -158,6 +160,7 @@ class RegistryService:
 
     async def append(
         self,
+        account: str,
         name: str,
         upload_id: str,
         stream: AsyncIterable[bytes],
@@ -166,7 +169,7 @@ class RegistryService:
     ) -> UploadState:
         """Append a chunk. ``start`` (from ``Content-Range``) must equal the bytes received so far."""
         async with self._lock(upload_id):
-            state = await self.upload(name, upload_id)
+            state = await self.upload(account, name, upload_id)
             if start is not None and start != state.size:
                 raise RangeInvalid("chunk out of order", size=state.size)
             size = await self._receive(upload_id, state.size, stream, length)
@@ -175,6 +178,7 @@ class RegistryService:
 
     async def complete(
         self,
+        account: str,
         name: str,
         upload_id: str,
         digest: Digest,
@@ -184,13 +188,13 @@ class RegistryService:
     ) -> None:
         """Append the optional last chunk, verify ``digest`` and link the blob; the session ends."""
         async with self._lock(upload_id):
-            state = await self.upload(name, upload_id)
+            state = await self.upload(account, name, upload_id)
             if start is not None and start != state.size:
                 raise RangeInvalid("chunk out of order", size=state.size)
             size = state.size
             if stream is not None:
                 size = await self._receive(upload_id, state.size, stream, length)
-            repository = await self.repository(name)
+            repository = await self.repository(account, name)
             try:
                 await self.blobs.commit(upload_id, size, digest)
             except Exception:
@@ -201,13 +205,13 @@ class RegistryService:
             self._upload_locks.pop(upload_id, None)
 
     async def upload_blob(
-        self, name: str, digest: Digest, stream: AsyncIterable[bytes], length: int | None = None
+        self, account: str, name: str, digest: Digest, stream: AsyncIterable[bytes], length: int | None = None
     ) -> None:
         """A whole blob in one request (``POST ?digest=``): no session row, since no client can resume it.
 
         Its scratch bytes are named ``direct-…``; if the process dies mid-way the expiry sweep removes them.
         """
-        repository = await self.repository_for_push(name)
+        repository = await self.repository_for_push(account, name)
         scratch = f"{DIRECT_PREFIX}{uuid.uuid4()}"
         try:
             size = await self._receive(scratch, 0, stream, length)
@@ -224,8 +228,8 @@ class RegistryService:
             raise SizeInvalid("chunk is shorter than its declared length")
         return size
 
-    async def cancel(self, name: str, upload_id: str) -> None:
-        await self.upload(name, upload_id)
+    async def cancel(self, account: str, name: str, upload_id: str) -> None:
+        await self.upload(account, name, upload_id)
         await self._end_upload(upload_id)
 
     async def _end_upload(self, upload_id: str) -> None:
@@ -246,10 +250,10 @@ class RegistryService:
 
     # -- tags -----------------------------------------------------------------------------------------
 
-    async def tags(self, name: str, limit: int | None, last: str | None) -> list[str]:
-        repository = await self.repository(name)
+    async def tags(self, account: str, name: str, limit: int | None, last: str | None) -> list[str]:
+        repository = await self.repository(account, name)
         return await self.store.list_tags(repository.id, last, limit)
 
-    async def require_manifest(self, name: str, digest: str) -> None:
-        if await self.store.get_manifest(name, digest) is None:
+    async def require_manifest(self, account: str, name: str, digest: str) -> None:
+        if await self.store.get_manifest(account, name, digest) is None:
             raise ManifestUnknown("manifest unknown", digest=digest)

@@ -26,7 +26,7 @@ from dockyard.http.aws.model import ParamValidationError
 from dockyard.http.ecr.auth import AccountResolver, Authenticator, Authorizer, EcrCaller, caller_authenticator
 from dockyard.http.ecr.downloads import LayerDownloads
 from dockyard.http.ecr.errors import ecr_error
-from dockyard.http.ecr.handlers import EcrHandlers
+from dockyard.http.ecr.handlers import EcrHandlers, PolicyGuard
 from dockyard.http.ecr.throttle import OciThrottle
 from dockyard.metadata.ecr_image_store import EcrImageStore
 from dockyard.metadata.ecr_store import EcrStore
@@ -106,6 +106,7 @@ def build_ecr_endpoint(
     rate_limits: RateLimitConfig | None = None,
     issuer: TokenIssuer | None = None,
     download_lifetime: timedelta = timedelta(minutes=10),
+    policy_guard: PolicyGuard | None = None,
 ) -> EcrApi:
     config = EcrConfig(region, domain, default_account, download_lifetime=download_lifetime)
     pages = PageTokens(key)
@@ -118,7 +119,7 @@ def build_ecr_endpoint(
     signer = UrlSigner(key)
     layers = EcrLayers(repositories, store, registry, clock, config, signer)
     limiter = RateLimiter(rate_limits or RateLimitConfig())
-    handlers = EcrHandlers(repositories, images, layers, authorizer, limiter)
+    handlers = EcrHandlers(repositories, images, layers, authorizer, limiter, policy_guard)
     manifests.tag_rules = repositories
     manifests.pull_listeners.append(pulls)
     endpoint = EcrEndpoint(

@@ -31,6 +31,7 @@ class EcrCaller:
     account: str
     principal: str  # for the registry password's claims
     base_url: str  # where this request arrived, for download URLs
+    access_key_id: str | None = None  # the credential the request was signed with
 
 
 def principal_of(identity: Any) -> str:
@@ -47,6 +48,13 @@ def caller_authenticator(authenticate: Authenticator, account_of: AccountResolve
     async def wrapped(request: Request, body: bytes) -> EcrCaller:
         identity = await authenticate(request, body)
         account = await account_of(identity)
-        return EcrCaller(identity, account, principal_of(identity), str(request.base_url).rstrip("/"))
+        key = getattr(identity, "access_key_id", None)
+        return EcrCaller(
+            identity,
+            account,
+            principal_of(identity),
+            str(request.base_url).rstrip("/"),
+            key if isinstance(key, str) else None,
+        )
 
     return wrapped

@@ -45,12 +45,16 @@ class LayerDownloads:
 
     async def _serve(self, request: Request) -> BlobResponse | PlainTextResponse:
         query = request.query_params
-        repository, digest = query.get("repository", ""), query.get("digest", "")
-        expires, signature = query.get("expires", ""), query.get("signature", "")
-        if not self.signer.verify(repository, digest, expires, signature, self.clock.now()):
+        account, repository = query.get("account", ""), query.get("repository", "")
+        digest, expires, signature = (
+            query.get("digest", ""),
+            query.get("expires", ""),
+            query.get("signature", ""),
+        )
+        if not self.signer.verify(account, repository, digest, expires, signature, self.clock.now()):
             return PlainTextResponse("Forbidden: the URL is invalid or has expired", 403)
         parsed = Digest.parse(digest)
-        size = await self.registry.blob_size(repository, parsed)
+        size = await self.registry.blob_size(account, repository, parsed)
         headers = {
             "Content-Type": "application/octet-stream",
             "Accept-Ranges": "bytes",

@@ -14,7 +14,7 @@ from dockyard.domain.records import Referrer
 from dockyard.http.aws.endpoint import Handler
 from dockyard.http.ecr.auth import Authorizer, EcrCaller
 from dockyard.metadata.ecr_image_store import ImageIdRow, TagStatus
-from dockyard.services.ecr import EcrRepositories, RegistryRef, parameter_error, settings_from
+from dockyard.services.ecr import EcrRepositories, RegistryRef, check_policy, parameter_error, settings_from
 from dockyard.services.ecr_images import EcrImages, PulledImage, artifact_media_type
 from dockyard.services.ecr_layers import EcrLayers, LayerFailure, LayerState
 from dockyard.services.ecr_limits import RateLimiter
@@ -32,6 +32,8 @@ Output = dict[str, Any]
 Scope = Literal["repository", "repositories", "arn", "registry"]
 # Operations whose IAM action is not ecr:<Operation> (AWS documents ListImageReferrers as BatchGetImage's).
 ACTIONS = {"ListImageReferrers": "ecr:BatchGetImage"}
+# (caller identity, account, repository, new policy text) -> may the caller still set the policy afterwards?
+PolicyGuard = Callable[[Any, str, str, str], Awaitable[bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +74,14 @@ class EcrHandlers:
         layers: EcrLayers,
         authorizer: Authorizer,
         limiter: RateLimiter,
+        policy_guard: PolicyGuard | None = None,
     ) -> None:
         self.repositories = repositories
         self.images = images
         self.layers = layers
         self.authorizer = authorizer
         self.limiter = limiter
+        self.policy_guard = policy_guard
 
     # -- dispatch -------------------------------------------------------------------------------------
 
@@ -209,7 +213,9 @@ class EcrHandlers:
                 )
             found = await self.repositories.describe(names, _registry(caller, params))
             return {"repositories": [self.repository(r) for r in found]}
-        page = await self.repositories.page(params.get("nextToken"), params.get("maxResults"))
+        page = await self.repositories.page(
+            _registry(caller, params), params.get("nextToken"), params.get("maxResults")
+        )
         return {"repositories": [self.repository(r) for r in page.items], "nextToken": page.next_token}
 
     async def delete_repository(self, caller: EcrCaller, params: Params) -> Output:
@@ -241,8 +247,23 @@ class EcrHandlers:
         }
 
     async def set_repository_policy(self, caller: EcrCaller, params: Params) -> Output:
-        text = params["policyText"]
-        found = await self.repositories.set_policy(params["repositoryName"], _registry(caller, params), text)
+        """ECR's lock-out guard: without ``force``, a valid policy that would stop the caller from setting
+        another one is refused."""
+        text, name, registry = params["policyText"], params["repositoryName"], _registry(caller, params)
+        await self.repositories.get(name, registry)
+        check_policy(text, "repository")
+        guard = self.policy_guard
+        if (
+            not params.get("force")
+            and guard is not None
+            and not await guard(caller.identity, registry.id, name, text)
+        ):
+            raise parameter_error(
+                "policyText",
+                "The repository policy would prevent you from setting a repository policy in the future; "
+                "set force to apply it anyway",
+            )
+        found = await self.repositories.set_policy(name, registry, text)
         return {**self.where(found), "policyText": text}
 
     async def get_repository_policy(self, caller: EcrCaller, params: Params) -> Output:
@@ -285,7 +306,7 @@ class EcrHandlers:
 
     async def get_authorization_token(self, caller: EcrCaller, params: Params) -> Output:
         accounts = params.get("registryIds") or [caller.account]
-        found = self.repositories.authorization(accounts, caller.principal)
+        found = self.repositories.authorization(accounts, caller.principal, caller.access_key_id)
         data = [
             {"authorizationToken": a.token, "expiresAt": a.expires_at, "proxyEndpoint": a.proxy_endpoint}
             for a in found

@@ -12,6 +12,7 @@ import re
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
+from dockyard.http.oci.auth import SCOPE_KEY, OciGate, RegistryContext
 from dockyard.http.oci.errors import oci_error
 from dockyard.http.oci.routes import OciApi
 
@@ -31,7 +32,8 @@ PATHS = re.compile(
 class OciRouter:
     """ASGI app for every path under ``/v2``."""
 
-    def __init__(self, api: OciApi) -> None:
+    def __init__(self, api: OciApi, gate: OciGate) -> None:
+        self._gate = gate
         self._table = api.dispatch_table()
         self._methods: dict[str, list[str]] = {}
         for kind, method in self._table:
@@ -54,6 +56,11 @@ class OciRouter:
             return
         scope["path_params"] = params
         try:
+            admitted = await self._gate.admit(scope, kind, method, params.get("name"))
+            if not isinstance(admitted, RegistryContext):
+                await admitted(scope, receive, send)
+                return
+            scope[SCOPE_KEY] = admitted
             response = await handler(Request(scope, receive))
         except Exception:
             log.exception("unhandled error", extra={"path": scope["path"], "method": method})

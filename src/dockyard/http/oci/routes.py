@@ -23,6 +23,7 @@ from dockyard.domain.errors import (
     RegistryError,
 )
 from dockyard.domain.manifest import MAX_MANIFEST_BYTES, OCI_INDEX
+from dockyard.http.oci.auth import context_of
 from dockyard.http.oci.errors import API_VERSION_HEADER, error_response
 from dockyard.http.oci.streaming import BlobResponse, parse_range
 from dockyard.services.manifests import ManifestService
@@ -160,21 +161,40 @@ class OciApi:
     @_oci
     async def catalog(self, request: Request) -> Response:
         limit, last = _page(request)
-        names = [] if limit == 0 else await self.registry.catalog(None if limit is None else limit + 1, last)
+        names = [] if limit == 0 else await self._visible(request, None if limit is None else limit + 1, last)
         headers = {}
         if limit is not None and len(names) > limit:
             names = names[:limit]
             headers["Link"] = f'</v2/_catalog?{urlencode({"n": limit, "last": names[-1]})}>; rel="next"'
         return _json({"repositories": names}, headers=headers)
 
+    async def _visible(self, request: Request, limit: int | None, last: str | None) -> list[str]:
+        """Up to ``limit`` repository names after ``last`` that the caller may describe."""
+        context = context_of(request.scope)
+        if context.caller is None:
+            return await self.registry.catalog(context.account, limit, last)
+        found: list[str] = []
+        batch = 1000 if limit is None else max(limit, 100)
+        while True:
+            names = await self.registry.catalog(context.account, batch, last)
+            for name in names:
+                if await context.can_describe(context.account, name):
+                    found.append(name)
+                    if limit is not None and len(found) >= limit:
+                        return found
+            if len(names) < batch:
+                return found
+            last = names[-1]
+
     @_oci
     async def list_tags(self, request: Request) -> Response:
         name = request.path_params["name"]
+        account = context_of(request.scope).account
         limit, last = _page(request)
         if limit == 0:
-            await self.registry.repository(name)
+            await self.registry.repository(account, name)
             return _json({"name": name, "tags": []})
-        tags = await self.registry.tags(name, None if limit is None else limit + 1, last)
+        tags = await self.registry.tags(account, name, None if limit is None else limit + 1, last)
         headers = {}
         if limit is not None and len(tags) > limit:
             tags = tags[:limit]
@@ -188,7 +208,7 @@ class OciApi:
     async def get_blob(self, request: Request) -> Any:
         name = request.path_params["name"]
         digest = Digest.parse(request.path_params["digest"])
-        size = await self.registry.blob_size(name, digest)
+        size = await self.registry.blob_size(context_of(request.scope).account, name, digest)
         headers = _headers(Docker_Content_Digest=str(digest), ETag=f'"{digest}"', Accept_Ranges="bytes")
         headers["Content-Type"] = "application/octet-stream"
         wanted = parse_range(request.headers.get("range"), size)
@@ -215,7 +235,9 @@ class OciApi:
     @_oci
     async def delete_blob(self, request: Request) -> Response:
         digest = Digest.parse(request.path_params["digest"])
-        await self.registry.delete_blob(request.path_params["name"], digest)
+        await self.registry.delete_blob(
+            context_of(request.scope).account, request.path_params["name"], digest
+        )
         return Response(status_code=202, headers=_headers(Docker_Content_Digest=str(digest)))
 
     # -- uploads --------------------------------------------------------------------------------------
@@ -223,9 +245,13 @@ class OciApi:
     @_oci
     async def start_upload(self, request: Request) -> Response:
         name = request.path_params["name"]
+        context = context_of(request.scope)
+        account = context.account
         query = request.query_params
         if "mount" in query:
-            result = await self.registry.mount(name, Digest.parse(query["mount"]), query.get("from") or None)
+            result = await self.registry.mount(
+                account, name, Digest.parse(query["mount"]), query.get("from") or None, context.can_read
+            )
             if result.digest is not None:
                 return self._created(name, result.digest)
             assert result.upload is not None
@@ -235,9 +261,9 @@ class OciApi:
             start, length = _content_range(request)
             if start not in (None, 0):
                 raise RangeInvalid("a single-request upload starts at byte 0", size=0)
-            await self.registry.upload_blob(name, digest, request.stream(), length)
+            await self.registry.upload_blob(account, name, digest, request.stream(), length)
             return self._created(name, digest)
-        state = await self.registry.start_upload(name)
+        state = await self.registry.start_upload(account, name)
         return Response(status_code=202, headers=_upload_headers(state))
 
     def _created(self, name: str, digest: Digest) -> Response:
@@ -246,14 +272,21 @@ class OciApi:
 
     @_oci
     async def upload_status(self, request: Request) -> Response:
-        state = await self.registry.upload(request.path_params["name"], request.path_params["upload_id"])
+        state = await self.registry.upload(
+            context_of(request.scope).account, request.path_params["name"], request.path_params["upload_id"]
+        )
         return Response(status_code=204, headers=_upload_headers(state))
 
     @_oci
     async def patch_upload(self, request: Request) -> Response:
         start, length = _content_range(request)
         state = await self.registry.append(
-            request.path_params["name"], request.path_params["upload_id"], request.stream(), start, length
+            context_of(request.scope).account,
+            request.path_params["name"],
+            request.path_params["upload_id"],
+            request.stream(),
+            start,
+            length,
         )
         return Response(status_code=202, headers=_upload_headers(state))
 
@@ -266,19 +299,25 @@ class OciApi:
         digest = Digest.parse(raw)
         stream = request.stream() if _has_body(request) else None
         start, length = _content_range(request) if stream is not None else (None, None)
-        await self.registry.complete(name, upload_id, digest, stream, start, length)
+        await self.registry.complete(
+            context_of(request.scope).account, name, upload_id, digest, stream, start, length
+        )
         return self._created(name, digest)
 
     @_oci
     async def cancel_upload(self, request: Request) -> Response:
-        await self.registry.cancel(request.path_params["name"], request.path_params["upload_id"])
+        await self.registry.cancel(
+            context_of(request.scope).account, request.path_params["name"], request.path_params["upload_id"]
+        )
         return Response(status_code=204, headers=_headers())
 
     # -- manifests ------------------------------------------------------------------------------------
 
     @_oci
     async def get_manifest(self, request: Request) -> Response:
-        record = await self.manifests.get(request.path_params["name"], request.path_params["reference"])
+        record = await self.manifests.get(
+            context_of(request.scope).account, request.path_params["name"], request.path_params["reference"]
+        )
         if not _acceptable(record.media_type, request.headers.getlist("accept")):
             raise ManifestUnknown(
                 f"manifest of type {record.media_type} does not match the Accept header",
@@ -298,7 +337,8 @@ class OciApi:
     async def put_manifest(self, request: Request) -> Response:
         name, reference = request.path_params["name"], request.path_params["reference"]
         body = await _body(request, MAX_MANIFEST_BYTES)
-        pushed = await self.manifests.put(name, reference, body, request.headers.get("content-type"))
+        account = context_of(request.scope).account
+        pushed = await self.manifests.put(account, name, reference, body, request.headers.get("content-type"))
         headers = _headers(
             Location=f"/v2/{name}/manifests/{pushed.digest}", Docker_Content_Digest=pushed.digest
         )
@@ -308,14 +348,18 @@ class OciApi:
 
     @_oci
     async def delete_manifest(self, request: Request) -> Response:
-        await self.manifests.delete(request.path_params["name"], request.path_params["reference"])
+        await self.manifests.delete(
+            context_of(request.scope).account, request.path_params["name"], request.path_params["reference"]
+        )
         return Response(status_code=202, headers=_headers())
 
     @_oci
     async def referrers(self, request: Request) -> Response:
         subject = Digest.parse(request.path_params["digest"])
         artifact_type = request.query_params.get("artifactType") or None
-        found = await self.manifests.referrers(request.path_params["name"], subject, artifact_type)
+        found = await self.manifests.referrers(
+            context_of(request.scope).account, request.path_params["name"], subject, artifact_type
+        )
         descriptors = [
             _descriptor(r.media_type, r.digest, r.size, r.artifact_type, r.annotations) for r in found
         ]

@@ -1,0 +1,1 @@
+"""Benchmarks: Dockyard against CNCF Distribution (Debian's docker-registry), side by side."""

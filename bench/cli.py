@@ -1,0 +1,226 @@
+"""``python -m bench``: fresh Distribution and Dockyard side by side, every scenario against both."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Coroutine
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from bench import loadgen, report
+from bench.model import QUICK, Payloads, Sizes, Target
+from bench.rss import tree_cpu_seconds
+from bench.scenarios import SCENARIOS
+from bench.servers import Server, start_distribution, start_dockyard, stop, wait_ready
+
+SCENARIO_TIMEOUT = 1800.0
+LOADGEN_SCENARIOS = {"manifest-get", "tags-list", "catalog"}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
+    parser.add_argument(
+        "--only",
+        metavar="SCENARIO[,SCENARIO]",
+        help=f"run only these scenarios: {', '.join(SCENARIOS)}",
+    )
+    parser.add_argument(
+        "--dockyard-args",
+        default="",
+        help='extra `dockyard serve` flags, e.g. "--server uvicorn --workers 2"',
+    )
+    parser.add_argument(
+        "--inline-verify",
+        action="store_true",
+        help="hash pulled blobs while the clock runs (like a real client) instead of right after",
+    )
+    parser.add_argument(
+        "--keep-data", action="store_true", help="keep the temporary data directories and logs"
+    )
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in (args.only or ",".join(SCENARIOS)).split(",") if n.strip()]
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
+    args.scenarios = names
+    return args
+
+
+def _sigterm(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(143)
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> None:
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)
+        return
+    uvloop.run(coro)
+
+
+async def run_scenarios(servers: list[Server], names: list[str], sizes: Sizes, workdir: Path) -> report.Table:
+    table, payloads = report.Table(), Payloads(sizes)
+    targets = [Target(server, workdir) for server in servers]
+    for name in names:
+        for target in targets:
+            if target.server.process.poll() is not None:
+                message = (
+                    f"server exited with {target.server.process.returncode}, see {target.server.log_path}"
+                )
+                table.fail(target.server.name, name, message)
+                continue
+            started, client_cpu = time.perf_counter(), time.process_time()
+            server_cpu = tree_cpu_seconds(target.server.pid)
+            print(f"[{name}] {target.server.name} ...", file=sys.stderr, flush=True)
+            try:
+                async with asyncio.timeout(SCENARIO_TIMEOUT):
+                    measurements = await SCENARIOS[name](target, payloads)
+            except Exception as exc:
+                traceback.print_exc()
+                table.fail(target.server.name, name, " ".join(f"{type(exc).__name__}: {exc}".split())[:300])
+                continue
+            for measurement in measurements:
+                table.add(target.server.name, measurement)
+            table.cpu.setdefault(name, {})[target.server.name] = {
+                "server": tree_cpu_seconds(target.server.pid) - server_cpu,
+                "client": time.process_time() - client_cpu,
+                "wall": time.perf_counter() - started,
+            }
+            print(
+                f"[{name}] {target.server.name} done in {time.perf_counter() - started:.1f} s",
+                file=sys.stderr,
+            )
+    for target in targets:
+        target.pool.close()
+    return table
+
+
+def _git_commit() -> str:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "src"], cwd=root, capture_output=True, text=True
+        )
+    except OSError:
+        return "unknown"
+    if not dirty.stdout.strip():
+        return head.stdout.strip()
+    diff = subprocess.run(["git", "diff", "HEAD", "--", "src"], cwd=root, capture_output=True)
+    untracked = subprocess.run(
+        ["git", "ls-files", "--others", "--exclude-standard", "src"], cwd=root, capture_output=True
+    )
+    fingerprint = hashlib.sha1(diff.stdout + untracked.stdout).hexdigest()[:10]
+    return f"{head.stdout.strip()} + uncommitted src changes (diff {fingerprint})"
+
+
+def _busy_seconds() -> float:
+    """CPU seconds all processes have spent busy since boot (from /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_seconds() -> float:
+    """CPU seconds of this process and its waited-for children (the servers, wrk)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def _loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def _stem(quick: bool, dockyard_args: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", dockyard_args.lower()).strip("-")
+    when = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return when + ("-quick" if quick else "") + (f"-{slug}" if slug else "")
+
+
+def _save_logs(servers: list[Server], stem: str) -> None:
+    """Keep the servers' logs next to the results when something failed."""
+    report.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    for server in servers:
+        target = report.RESULTS_DIR / f"{stem}-{server.name}.log"
+        shutil.copyfile(server.log_path, target)
+        print(f"{server.name} log saved to {target}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    missing = loadgen.missing_tools()
+    if LOADGEN_SCENARIOS & set(args.scenarios) and missing:
+        print(f"missing {missing}: scripts/install-debian-packages.sh wrk", file=sys.stderr)
+        return 2
+    sizes = replace(QUICK if args.quick else Sizes(), inline_verify=args.inline_verify)
+    signal.signal(signal.SIGTERM, _sigterm)
+    stem = _stem(args.quick, args.dockyard_args)
+    workdir = Path(tempfile.mkdtemp(prefix="dockyard-bench-"))
+    servers: list[Server] = []
+    holder: list[report.Table] = []
+    started, load_before = time.perf_counter(), _loadavg()
+    busy_before, own_before = _busy_seconds(), _own_seconds()
+    try:
+        servers.append(start_distribution(workdir))
+        servers.append(start_dockyard(workdir, shlex.split(args.dockyard_args)))
+        for server in servers:
+            wait_ready(server)
+
+        async def go() -> None:
+            holder.append(await run_scenarios(servers, args.scenarios, sizes, workdir))
+
+        _run(go())
+        table = holder[0]
+    finally:
+        for server in servers:
+            stop(server)
+        if not holder or any(row.errors for row in holder[0].rows.values()):
+            _save_logs(servers, stem)
+        if args.keep_data:
+            print(f"data and logs kept in {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    other_cpu = (_busy_seconds() - busy_before) - (_own_seconds() - own_before)
+    labels = {server.name: server.label for server in servers}
+    meta = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mode": "quick" if args.quick else "full",
+        "scenarios": ", ".join(args.scenarios),
+        "pull digests checked": "while streaming" if args.inline_verify else "after the clock stops",
+        "dockyard args": args.dockyard_args or "(defaults: granian, 1 worker)",
+        "dockyard command": " ".join(
+            Path(part).name if part.startswith("/") else part for part in servers[-1].command
+        )
+        if len(servers) > 1
+        else "not started",
+        "commit": _git_commit(),
+        "machine": f"{os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}",
+        "load average before/after": f"{load_before} / {_loadavg()}",
+        "run seconds": round(time.perf_counter() - started, 1),
+        "CPU seconds used by other processes during the run": round(max(other_cpu, 0.0), 1),
+    }
+    print(report.text_table(table, labels))
+    print("\n" + report.cpu_text(table, labels))
+    md_path, json_path = report.save(table, labels, meta, stem)
+    print(f"\nwritten: {md_path} and {json_path} ({meta['run seconds']} s)")
+    return 1 if any(row.errors for row in table.rows.values()) else 0
