@@ -42,7 +42,7 @@ from dockyard.metadata.engine import create_engine, database_url
 from dockyard.metadata.iam_policy_store import SqlPolicyStore
 from dockyard.metadata.iam_store import SqlIdentityStore
 from dockyard.metadata.migrate import upgrade
-from dockyard.metadata.signal import FileChangeSignal
+from dockyard.metadata.signal import ACCESS, DATA, CombinedSignal, FileChangeSignal
 from dockyard.metadata.store import SqlMetadataStore
 from dockyard.ports import ChangeSignal, Clock
 from dockyard.services.access import Access, Caller
@@ -81,20 +81,22 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     clock = clock or SystemClock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(database_url(settings.database_url, settings.data_dir))
-    signal = FileChangeSignal(settings.data_dir / "change-signal")
-    store = CachedMetadataStore(SqlMetadataStore(engine, clock), signal)
+    signal_file = settings.data_dir / "change-signal"
+    data_signal, access_signal = FileChangeSignal(signal_file, DATA), FileChangeSignal(signal_file, ACCESS)
+    signal = CombinedSignal(data_signal, access_signal)  # for writes that change data and access alike
+    store = CachedMetadataStore(SqlMetadataStore(engine, clock), data_signal, access=access_signal)
     blobs = BlobStore(FilesystemDriver(settings.blob_root))
     policy = RegistryPolicy(
         create_on_push=settings.create_on_push,
         upload_expiry=timedelta(hours=settings.upload_expiry_hours),
     )
     registry = RegistryService(store, blobs, clock, policy)
-    identity, access, sts = _identity_services(settings, engine, clock, signal)
+    identity, access, sts = _identity_services(settings, engine, clock, access_signal)
     registry_access = RegistryAccess(
         access,
         EcrStore(engine, clock, signal, UNASSIGNED_ACCOUNT),
         HmacTokenIssuer(TokenKeyRing.from_data_dir(settings.data_dir)),
-        signal,
+        access_signal,
         clock,
         region=settings.region,
         configured_default=settings.default_account,

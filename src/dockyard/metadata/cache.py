@@ -31,10 +31,18 @@ def _weight(value: Any) -> int:
 
 class CachedMetadataStore:
     def __init__(
-        self, inner: MetadataStore, signal: ChangeSignal, max_bytes: int = DEFAULT_CACHE_BYTES
+        self,
+        inner: MetadataStore,
+        signal: ChangeSignal,
+        max_bytes: int = DEFAULT_CACHE_BYTES,
+        *,
+        access: ChangeSignal | None = None,
     ) -> None:
+        """``access``, when given, is also bumped when a repository comes or goes (the access caches hold
+        decisions and policies per repository)."""
         self._inner = inner
         self._signal = signal
+        self._access = access
         self._cache: LRUCache[tuple[str, ...], Any] = LRUCache(max_bytes, getsizeof=_weight)
         self._seen = signal.current()
 
@@ -110,10 +118,20 @@ class CachedMetadataStore:
     # -- writes that change what is cached ------------------------------------------------------------
 
     async def create_repository(self, account: str, name: str) -> Repository:
-        return await self._write(self._inner.create_repository(account, name))
+        try:
+            return await self._write(self._inner.create_repository(account, name))
+        finally:
+            self._bump_access()
 
     async def delete_repository(self, account: str, name: str) -> bool:
-        return await self._write(self._inner.delete_repository(account, name))
+        try:
+            return await self._write(self._inner.delete_repository(account, name))
+        finally:
+            self._bump_access()
+
+    def _bump_access(self) -> None:
+        if self._access is not None:
+            self._access.bump()
 
     async def link_blob(self, repository_id: int, digest: str, size: int) -> None:
         await self._write(self._inner.link_blob(repository_id, digest, size))

@@ -13,29 +13,59 @@ import os
 import struct
 from pathlib import Path
 
+from dockyard.ports import ChangeSignal
+
 _WORD = struct.Struct("<Q")
 
 
+SLOTS = 4  # independent signals in one file: 0 registry metadata, 1 access (identity, policies)
+DATA, ACCESS = 0, 1
+
+
 class FileChangeSignal:
-    def __init__(self, path: Path) -> None:
+    """One 8-byte slot of the shared signal file; slots move independently, so a push (slot 0) does not
+    drop the access caches (slot 1)."""
+
+    def __init__(self, path: Path, slot: int = DATA) -> None:
+        if not 0 <= slot < SLOTS:
+            raise ValueError("no such signal slot")
         path.parent.mkdir(parents=True, exist_ok=True)
+        size = _WORD.size * SLOTS
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            if os.fstat(fd).st_size < _WORD.size:
-                os.pwrite(fd, os.urandom(_WORD.size), 0)
-            self._map = mmap.mmap(fd, _WORD.size)
+            present = os.fstat(fd).st_size
+            if present < size:
+                os.pwrite(fd, os.urandom(size - present), present)
+            self._map = mmap.mmap(fd, size)
         finally:
             os.close(fd)
+        self._offset = slot * _WORD.size
 
     def current(self) -> int:
-        value: int = _WORD.unpack_from(self._map, 0)[0]
+        value: int = _WORD.unpack_from(self._map, self._offset)[0]
         return value
 
     def bump(self) -> None:
-        _WORD.pack_into(self._map, 0, int.from_bytes(os.urandom(_WORD.size), "little"))
+        _WORD.pack_into(self._map, self._offset, int.from_bytes(os.urandom(_WORD.size), "little"))
 
     def close(self) -> None:
         self._map.close()
+
+
+class CombinedSignal:
+    """Moves when either part moves; a bump moves both (for writes that change data and access alike,
+    such as a repository's policy or its very existence)."""
+
+    def __init__(self, first: ChangeSignal, second: ChangeSignal) -> None:
+        self._first = first
+        self._second = second
+
+    def current(self) -> int:
+        return hash((self._first.current(), self._second.current()))
+
+    def bump(self) -> None:
+        self._first.bump()
+        self._second.bump()
 
 
 class LocalChangeSignal:
