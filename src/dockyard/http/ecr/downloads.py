@@ -6,15 +6,13 @@ live in S3 this becomes a presigned S3 URL instead.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.types import Receive, Scope, Send
 
 from dockyard.domain.digest import Digest
 from dockyard.domain.errors import BlobUnknown, ByteRangeInvalid, DigestInvalid, NameUnknown, Unsupported
-from dockyard.http.oci.streaming import BlobResponse, parse_range
+from dockyard.http.oci.streaming import BlobResponse, blob_download
 from dockyard.ports import Clock
 from dockyard.services.ecr_tokens import UrlSigner
 from dockyard.services.registry import RegistryService
@@ -55,28 +53,6 @@ class LayerDownloads:
             return PlainTextResponse("Forbidden: the URL is invalid or has expired", 403)
         parsed = Digest.parse(digest)
         size = await self.registry.blob_size(account, repository, parsed)
-        headers = {
-            "Content-Type": "application/octet-stream",
-            "Accept-Ranges": "bytes",
-            "ETag": f'"{parsed}"',
-        }
-        wanted = parse_range(request.headers.get("range"), size)
-        status, offset, length = 200, 0, size
-        if wanted is not None:
-            status, offset, length = 206, wanted[0], wanted[1] - wanted[0] + 1
-            headers["Content-Range"] = f"bytes {wanted[0]}-{wanted[1]}/{size}"
-        headers["Content-Length"] = str(length)
-        blobs = self.registry.blobs
-
-        def reader(start: int, count: int) -> AsyncIterator[bytes]:
-            return blobs.read(parsed, start, count)
-
-        return BlobResponse(
-            status,
-            headers,
-            path=blobs.local_path(parsed),
-            reader=reader,
-            offset=offset,
-            length=length,
-            head=request.method == "HEAD",
+        return blob_download(
+            self.registry.blobs, parsed, size, request.headers.get("range"), head=request.method == "HEAD"
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
@@ -25,7 +25,7 @@ from dockyard.domain.errors import (
 from dockyard.domain.manifest import MAX_MANIFEST_BYTES, OCI_INDEX
 from dockyard.http.oci.auth import context_of
 from dockyard.http.oci.errors import API_VERSION_HEADER, error_response
-from dockyard.http.oci.streaming import BlobResponse, parse_range
+from dockyard.http.oci.streaming import blob_download
 from dockyard.services.manifests import ManifestService
 from dockyard.services.registry import RegistryService, UploadState
 
@@ -209,27 +209,13 @@ class OciApi:
         name = request.path_params["name"]
         digest = Digest.parse(request.path_params["digest"])
         size = await self.registry.blob_size(context_of(request.scope).account, name, digest)
-        headers = _headers(Docker_Content_Digest=str(digest), ETag=f'"{digest}"', Accept_Ranges="bytes")
-        headers["Content-Type"] = "application/octet-stream"
-        wanted = parse_range(request.headers.get("range"), size)
-        status, offset, length = 200, 0, size
-        if wanted is not None:
-            status, offset, length = 206, wanted[0], wanted[1] - wanted[0] + 1
-            headers["Content-Range"] = f"bytes {wanted[0]}-{wanted[1]}/{size}"
-        headers["Content-Length"] = str(length)
-        blobs = self.registry.blobs
-
-        def reader(start: int, count: int) -> AsyncIterator[bytes]:
-            return blobs.read(digest, start, count)
-
-        return BlobResponse(
-            status,
-            headers,
-            path=blobs.local_path(digest),
-            reader=reader,
-            offset=offset,
-            length=length,
+        return blob_download(
+            self.registry.blobs,
+            digest,
+            size,
+            request.headers.get("range"),
             head=request.method == "HEAD",
+            headers=_headers(Docker_Content_Digest=str(digest)),
         )
 
     @_oci

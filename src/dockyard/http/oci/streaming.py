@@ -12,6 +12,8 @@ from pathlib import Path
 
 from starlette.types import Receive, Scope, Send
 
+from dockyard.blobstore.content import BlobStore
+from dockyard.domain.digest import Digest
 from dockyard.domain.errors import ByteRangeInvalid
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -73,3 +75,35 @@ class BlobResponse:
         async for chunk in self.reader(self.offset, self.length):
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
+
+
+def blob_download(
+    blobs: BlobStore,
+    digest: Digest,
+    size: int,
+    range_header: str | None,
+    *,
+    head: bool,
+    headers: Mapping[str, str] | None = None,
+) -> BlobResponse:
+    """The whole blob (200) or the single range asked for (206), with the headers every blob GET carries;
+    :class:`ByteRangeInvalid` for a range past the end."""
+    merged = {
+        **(headers or {}),
+        "Content-Type": "application/octet-stream",
+        "Accept-Ranges": "bytes",
+        "ETag": f'"{digest}"',
+    }
+    wanted = parse_range(range_header, size)
+    status, offset, length = 200, 0, size
+    if wanted is not None:
+        status, offset, length = 206, wanted[0], wanted[1] - wanted[0] + 1
+        merged["Content-Range"] = f"bytes {wanted[0]}-{wanted[1]}/{size}"
+    merged["Content-Length"] = str(length)
+
+    def reader(start: int, count: int) -> AsyncIterator[bytes]:
+        return blobs.read(digest, start, count)
+
+    return BlobResponse(
+        status, merged, path=blobs.local_path(digest), reader=reader, offset=offset, length=length, head=head
+    )
