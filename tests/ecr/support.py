@@ -32,7 +32,6 @@ from dockyard.config import Settings
 from dockyard.domain.identity import AccessDenied
 from dockyard.http.aws.sigv4 import SecretKeyRecord, SigV4Verifier
 from dockyard.http.ecr import EcrApi, build_ecr_endpoint, fixed_account
-from dockyard.metadata.signal import FileChangeSignal
 from dockyard.services.ecr_limits import RateLimitConfig
 from dockyard.services.ecr_tokens import SigningKey
 
@@ -90,7 +89,7 @@ def build_app(
     verifier = SigV4Verifier(region=REGION, service="ecr", lookup=lookup, clock=clock)
     api = build_ecr_endpoint(
         engine=services.engine,
-        signal=FileChangeSignal(settings.data_dir / "change-signal"),
+        signal=services.signal,  # both slots, as the composition root wires it
         registry=services.registry,
         manifests=services.manifests,
         clock=clock,

@@ -29,6 +29,34 @@ def _weight(value: Any) -> int:
     return _ENTRY_OVERHEAD + (len(value.content) if isinstance(value, ManifestRecord) else 0)
 
 
+REPOSITORY_ENTRIES = 65536
+
+
+class _SignalCache:
+    """An LRU dropped whenever ``signal`` moves; a value is kept only if the signal held still while it
+    was loaded (so a value read before a concurrent write lives at most until that writer's bump)."""
+
+    def __init__(self, signal: ChangeSignal, cache: LRUCache[tuple[str, ...], Any]) -> None:
+        self._signal = signal
+        self._cache = cache
+        self._seen = signal.current()
+
+    async def get(self, key: tuple[str, ...], load: Callable[[], Awaitable[T]]) -> T:
+        before = self._signal.current()
+        if before != self._seen:
+            self._cache.clear()
+            self._seen = before
+        try:
+            hit: T = self._cache[key]
+            return hit
+        except KeyError:
+            pass
+        value = await load()
+        if self._signal.current() == before and self._cache.getsizeof(value) < self._cache.maxsize // 8:
+            self._cache[key] = value
+        return value
+
+
 class CachedMetadataStore:
     def __init__(
         self,
@@ -43,23 +71,12 @@ class CachedMetadataStore:
         self._inner = inner
         self._signal = signal
         self._access = access
-        self._cache: LRUCache[tuple[str, ...], Any] = LRUCache(max_bytes, getsizeof=_weight)
-        self._seen = signal.current()
+        self._data = _SignalCache(signal, LRUCache(max_bytes, getsizeof=_weight))
+        # Repositories come and go only with a bump of the access slot, so pushes leave this one warm.
+        self._repositories = _SignalCache(access or signal, LRUCache(REPOSITORY_ENTRIES))
 
     async def _cached(self, key: tuple[str, ...], load: Callable[[], Awaitable[T]]) -> T:
-        before = self._signal.current()
-        if before != self._seen:
-            self._cache.clear()
-            self._seen = before
-        try:
-            hit: T = self._cache[key]
-            return hit
-        except KeyError:
-            pass
-        value = await load()
-        if self._signal.current() == before and (value is None or _weight(value) < self._cache.maxsize // 8):
-            self._cache[key] = value
-        return value
+        return await self._data.get(key, load)
 
     async def _write(self, result: Awaitable[T]) -> T:
         try:
@@ -70,7 +87,9 @@ class CachedMetadataStore:
     # -- cached reads ---------------------------------------------------------------------------------
 
     async def get_repository(self, account: str, name: str) -> Repository | None:
-        return await self._cached(("repo", account, name), lambda: self._inner.get_repository(account, name))
+        return await self._repositories.get(
+            ("repo", account, name), lambda: self._inner.get_repository(account, name)
+        )
 
     async def get_manifest(self, account: str, repository: str, digest: str) -> ManifestRecord | None:
         return await self._cached(
