@@ -10,6 +10,7 @@ import logging
 import re
 
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from dockyard.http.oci.auth import SCOPE_KEY, OciGate, RegistryContext
@@ -58,7 +59,7 @@ class OciRouter:
         try:
             admitted = await self._gate.admit(scope, kind, method, params.get("name"))
             if not isinstance(admitted, RegistryContext):
-                await admitted(scope, receive, send)
+                await _refuse(admitted, scope, receive, send)
                 return
             scope[SCOPE_KEY] = admitted
             response = await handler(Request(scope, receive))
@@ -83,3 +84,26 @@ def _route(match: re.Match[str]) -> tuple[str, dict[str, str]]:
     if groups["catalog"] is not None:
         return "catalog", {}
     return "base", {}
+
+
+DRAIN_LIMIT = 8 * 1024 * 1024
+
+
+async def _refuse(response: Response, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer a refused request without breaking the connection: a client that sent a body with it (a
+    manifest PUT before its credentials) reuses the connection for the retry, so a small body is read and
+    dropped first; for a large or unknown one the connection is closed instead of reading it."""
+    declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+    chunked = any(k == b"transfer-encoding" for k, _ in scope["headers"])
+    if declared is not None and declared.isdigit() and int(declared) <= DRAIN_LIMIT and not chunked:
+        remaining = int(declared)
+        while remaining > 0:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            remaining -= len(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+    elif declared not in (None, b"0") or chunked:
+        response.headers["Connection"] = "close"
+    await response(scope, receive, send)
