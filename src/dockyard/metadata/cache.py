@@ -15,8 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from cachetools import LRUCache
-
+from dockyard.caching import SignalCache
 from dockyard.domain.records import ImageSummary, ManifestRecord, NewManifest, Referrer, Repository, Upload
 from dockyard.ports import ChangeSignal, MetadataStore
 
@@ -30,31 +29,6 @@ def _weight(value: Any) -> int:
 
 
 REPOSITORY_ENTRIES = 65536
-
-
-class _SignalCache:
-    """An LRU dropped whenever ``signal`` moves; a value is kept only if the signal held still while it
-    was loaded (so a value read before a concurrent write lives at most until that writer's bump)."""
-
-    def __init__(self, signal: ChangeSignal, cache: LRUCache[tuple[str, ...], Any]) -> None:
-        self._signal = signal
-        self._cache = cache
-        self._seen = signal.current()
-
-    async def get(self, key: tuple[str, ...], load: Callable[[], Awaitable[T]]) -> T:
-        before = self._signal.current()
-        if before != self._seen:
-            self._cache.clear()
-            self._seen = before
-        try:
-            hit: T = self._cache[key]
-            return hit
-        except KeyError:
-            pass
-        value = await load()
-        if self._signal.current() == before and self._cache.getsizeof(value) < self._cache.maxsize // 8:
-            self._cache[key] = value
-        return value
 
 
 class CachedMetadataStore:
@@ -71,9 +45,9 @@ class CachedMetadataStore:
         self._inner = inner
         self._signal = signal
         self._access = access
-        self._data = _SignalCache(signal, LRUCache(max_bytes, getsizeof=_weight))
+        self._data = SignalCache(signal, max_bytes, getsizeof=_weight)
         # Repositories come and go only with a bump of the access slot, so pushes leave this one warm.
-        self._repositories = _SignalCache(access or signal, LRUCache(REPOSITORY_ENTRIES))
+        self._repositories = SignalCache(access or signal, REPOSITORY_ENTRIES)
 
     async def _cached(self, key: tuple[str, ...], load: Callable[[], Awaitable[T]]) -> T:
         return await self._data.get(key, load)

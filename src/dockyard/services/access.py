@@ -6,13 +6,12 @@ detached policy or an edited trust policy takes effect on every process at once.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from cachetools import LRUCache
-
+from dockyard.caching import SignalCache
 from dockyard.domain.iam.context import ContextValue, Principal, PrincipalType, RequestContext
 from dockyard.domain.iam.evaluation import Decision, evaluate
 from dockyard.domain.iam.policy import Policy, PolicyKind, parse_policy
@@ -40,42 +39,6 @@ class Caller:
     @property
     def is_root(self) -> bool:
         return self.principal.type is PrincipalType.ROOT
-
-
-class SignalCache:
-    """An LRU dropped whenever the shared change signal moves; a value is kept only when the signal did not
-    move while it was loaded (so nothing read before a concurrent write outlives that write's bump)."""
-
-    def __init__(self, signal: ChangeSignal, size: int = 4096) -> None:
-        self._signal = signal
-        self._seen = signal.current()
-        self._cache: LRUCache[Any, Any] = LRUCache(size)
-
-    def generation(self) -> int:
-        """The signal now, dropping the cache if it moved: pass it to :meth:`put` after a load."""
-        before = self._signal.current()
-        if before != self._seen:
-            self._cache.clear()
-            self._seen = before
-        return before
-
-    def peek(self, key: Any) -> Any:
-        """The cached value of ``key``, or ``None``."""
-        self.generation()
-        return self._cache.get(key)
-
-    def put(self, key: Any, value: Any, generation: int) -> None:
-        if self._signal.current() == generation == self._seen:
-            self._cache[key] = value
-
-    async def get(self, key: Any, load: Callable[[], Awaitable[T]]) -> T:
-        before = self.generation()
-        if key in self._cache:
-            hit: T = self._cache[key]
-            return hit
-        value = await load()
-        self.put(key, value, before)
-        return value
 
 
 class Access:

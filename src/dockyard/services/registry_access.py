@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from dockyard.caching import SignalCache
 from dockyard.domain.iam.context import RequestContext
 from dockyard.domain.iam.errors import MalformedPolicyDocument
 from dockyard.domain.iam.evaluation import Decision, evaluate
@@ -30,7 +31,7 @@ from dockyard.domain.iam.policy import Policy, PolicyKind, parse_policy
 from dockyard.domain.identity import AccessDenied
 from dockyard.metadata.ecr_store import EcrStore
 from dockyard.ports import ChangeSignal, Clock
-from dockyard.services.access import Access, Caller, SignalCache
+from dockyard.services.access import Access, Caller
 from dockyard.services.ecr_tokens import TokenClaims, TokenIssuer
 
 log = logging.getLogger("dockyard.access")

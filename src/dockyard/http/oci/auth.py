@@ -21,9 +21,10 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Scope
 
+from dockyard.caching import SignalCache
 from dockyard.domain.identity import RegistryHosts
 from dockyard.http.oci.errors import oci_error
-from dockyard.services.access import Caller, SignalCache
+from dockyard.services.access import Caller
 from dockyard.services.registry_access import RegistryAccess, Unauthenticated
 
 SCOPE_KEY = "dockyard.registry"
