@@ -47,6 +47,22 @@ class SqlIdentityStore(SqlStore):
         except IntegrityError:
             raise EntityAlreadyExists(f"{what} already exists.") from None
 
+    async def _entity(self, table: Any, account_id: str, name: str) -> Any:
+        """The row of one named user, group or role (the three share account, name and path columns)."""
+        query = select(table).where(table.c.account_id == account_id, table.c.name == name)
+        async with self._read() as conn:
+            return (await conn.execute(query)).first()
+
+    async def _entities(self, table: Any, account_id: str, path_prefix: str) -> list[Any]:
+        """An account's users, groups or roles under ``path_prefix``, by name (bytewise everywhere)."""
+        query = (
+            select(table)
+            .where(table.c.account_id == account_id, table.c.path.startswith(path_prefix, autoescape=True))
+            .order_by(self._lexical(table.c.name))
+        )
+        async with self._read() as conn:
+            return list((await conn.execute(query)).all())
+
     # -- accounts -------------------------------------------------------------------------------------
 
     async def create_account(self, account: Account) -> None:
@@ -83,22 +99,11 @@ class SqlIdentityStore(SqlStore):
         )
 
     async def get_user(self, account_id: str, name: str) -> User | None:
-        query = select(iam_users).where(iam_users.c.account_id == account_id, iam_users.c.name == name)
-        async with self._read() as conn:
-            row = (await conn.execute(query)).first()
+        row = await self._entity(iam_users, account_id, name)
         return None if row is None else _user(row)
 
     async def list_users(self, account_id: str, path_prefix: str = "/") -> list[User]:
-        query = (
-            select(iam_users)
-            .where(
-                iam_users.c.account_id == account_id,
-                iam_users.c.path.startswith(path_prefix, autoescape=True),
-            )
-            .order_by(self._lexical(iam_users.c.name))
-        )
-        async with self._read() as conn:
-            return [_user(r) for r in (await conn.execute(query)).all()]
+        return [_user(r) for r in await self._entities(iam_users, account_id, path_prefix)]
 
     async def delete_user(self, account_id: str, name: str) -> None:
         async with self._write() as conn:
@@ -134,22 +139,11 @@ class SqlIdentityStore(SqlStore):
         )
 
     async def get_group(self, account_id: str, name: str) -> Group | None:
-        query = select(iam_groups).where(iam_groups.c.account_id == account_id, iam_groups.c.name == name)
-        async with self._read() as conn:
-            row = (await conn.execute(query)).first()
+        row = await self._entity(iam_groups, account_id, name)
         return None if row is None else _group(row)
 
     async def list_groups(self, account_id: str, path_prefix: str = "/") -> list[Group]:
-        query = (
-            select(iam_groups)
-            .where(
-                iam_groups.c.account_id == account_id,
-                iam_groups.c.path.startswith(path_prefix, autoescape=True),
-            )
-            .order_by(self._lexical(iam_groups.c.name))
-        )
-        async with self._read() as conn:
-            return [_group(r) for r in (await conn.execute(query)).all()]
+        return [_group(r) for r in await self._entities(iam_groups, account_id, path_prefix)]
 
     async def delete_group(self, account_id: str, name: str) -> None:
         async with self._write() as conn:
@@ -232,22 +226,11 @@ class SqlIdentityStore(SqlStore):
         )
 
     async def get_role(self, account_id: str, name: str) -> Role | None:
-        query = select(iam_roles).where(iam_roles.c.account_id == account_id, iam_roles.c.name == name)
-        async with self._read() as conn:
-            row = (await conn.execute(query)).first()
+        row = await self._entity(iam_roles, account_id, name)
         return None if row is None else _role(row)
 
     async def list_roles(self, account_id: str, path_prefix: str = "/") -> list[Role]:
-        query = (
-            select(iam_roles)
-            .where(
-                iam_roles.c.account_id == account_id,
-                iam_roles.c.path.startswith(path_prefix, autoescape=True),
-            )
-            .order_by(self._lexical(iam_roles.c.name))
-        )
-        async with self._read() as conn:
-            return [_role(r) for r in (await conn.execute(query)).all()]
+        return [_role(r) for r in await self._entities(iam_roles, account_id, path_prefix)]
 
     async def update_trust_policy(self, account_id: str, name: str, document: str) -> None:
         async with self._write() as conn:
