@@ -109,4 +109,6 @@ def empty_postgres_url(postgres_url: str) -> str:
 
 
 # One Docker Engine and one set of offline-built images for the end-to-end and the access tests.
+# One S3 service (moto on loopback unless DOCKYARD_TEST_S3_ENDPOINT names another) for the storage tests.
 from e2e.shared import docker, dockerd, images  # noqa: E402, F401
+from s3_target import s3_target  # noqa: E402, F401

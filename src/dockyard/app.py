@@ -9,6 +9,7 @@ import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -23,12 +24,14 @@ from starlette.types import Scope
 
 from dockyard.blobstore.content import BlobStore
 from dockyard.blobstore.filesystem import FilesystemDriver
+from dockyard.blobstore.s3 import S3Config, S3Driver
 from dockyard.clock import SystemClock
 from dockyard.config import SETTINGS_ENV, Settings, settings_from_json
 from dockyard.crypto import SecretBox
 from dockyard.domain.identity import RegistryHosts
 from dockyard.http.aws.router import AwsRouter
 from dockyard.http.ecr.api import EcrApi, build_ecr_endpoint
+from dockyard.http.ecr_public import PublicApi, PublicWiring, build_public
 from dockyard.http.iam import iam_endpoint
 from dockyard.http.iam.auth import AwsAuthenticator
 from dockyard.http.observability import Metrics, ObservabilityMiddleware
@@ -41,23 +44,28 @@ from dockyard.metadata.ecr_store import EcrStore
 from dockyard.metadata.engine import create_engine, database_url
 from dockyard.metadata.iam_policy_store import SqlPolicyStore
 from dockyard.metadata.iam_store import SqlIdentityStore
+from dockyard.metadata.job_store import SqlJobLeases
+from dockyard.metadata.key_store import SqlKeyStore
+from dockyard.metadata.listener import ChangeListener, listener_dsn
 from dockyard.metadata.migrate import upgrade
 from dockyard.metadata.signal import ACCESS, DATA, CombinedSignal, FileChangeSignal
 from dockyard.metadata.store import SqlMetadataStore
-from dockyard.ports import ChangeSignal, Clock
+from dockyard.ports import BlobDriver, ChangeSignal, Clock
 from dockyard.services.access import Access, Caller
 from dockyard.services.ecr_layers import DOWNLOAD_PATH
 from dockyard.services.ecr_limits import RateLimitConfig
+from dockyard.services.ecr_public import PublicConfig
 from dockyard.services.ecr_tokens import HmacTokenIssuer, SigningKey, TokenKeyRing
 from dockyard.services.identity import IdentityService
 from dockyard.services.manifests import ManifestService
 from dockyard.services.registry import RegistryPolicy, RegistryService
 from dockyard.services.registry_access import UNASSIGNED_ACCOUNT, RegistryAccess
+from dockyard.services.server_keys import ServerKeys, placeholder_ring
 from dockyard.services.sts import StsService
+from dockyard.workers import housekeeping
+from dockyard.workers.scheduler import Scheduler
 
 log = logging.getLogger("dockyard")
-EXPIRY_INTERVAL_SECONDS = 600.0
-SESSION_GRACE = timedelta(days=1)  # expired sessions are kept a day, so their keys answer ExpiredToken
 
 
 @dataclass
@@ -71,21 +79,81 @@ class Services:
     signal: ChangeSignal
     clock: Clock
     registry_access: RegistryAccess
+    access_signal: ChangeSignal  # moves when repositories, policies or settings change, not on pushes
+    keys: Keys
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+@dataclass
+class Keys:
+    """The registry-password key ring and the ECR signing key: from the data directory's files, or with
+    PostgreSQL from the database (``shared``, loaded by :meth:`start` before the server answers), where
+    replicas on other machines find them; ``listener`` carries other replicas' writes into the signal."""
+
+    ring: TokenKeyRing
+    signing: SigningKey
+    shared: ServerKeys | None = None
+    listener: ChangeListener | None = None
+
+    async def start(self) -> None:
+        if self.shared is not None:
+            await self.shared.load()
+        if self.listener is not None:
+            shared = self.shared
+            if shared is not None:
+                self.listener.on_change("server_keys", lambda: _spawn(shared.reload()))
+            await self.listener.start()
+
+    async def stop(self) -> None:
+        if self.listener is not None:
+            await self.listener.stop()
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+def _spawn(work: Any) -> None:
+    task = asyncio.ensure_future(work)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+def blob_store(settings: Settings) -> BlobStore:
+    """The configured blob driver under the content-addressed layer."""
+    driver: BlobDriver
+    if settings.storage == "s3":
+        assert settings.s3_bucket is not None  # the settings validator requires it
+        driver = S3Driver(
+            S3Config(
+                bucket=settings.s3_bucket,
+                prefix=settings.s3_prefix,
+                endpoint_url=settings.s3_endpoint_url,
+                region=settings.s3_region,
+                addressing_style=settings.s3_addressing_style,
+                access_key_id=settings.s3_access_key_id,
+                secret_access_key=settings.s3_secret_access_key,
+                part_size=settings.s3_part_size_mib * 1024 * 1024,
+            )
+        )
+    else:
+        driver = FilesystemDriver(settings.blob_root)
+    return BlobStore(driver, redirect=settings.redirect, url_ttl=settings.redirect_ttl_seconds)
 
 
 def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     """Adapters and use cases for ``settings`` (no I/O yet beyond creating the data directory)."""
     clock = clock or SystemClock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(database_url(settings.database_url, settings.data_dir))
+    url = database_url(settings.database_url, settings.data_dir)
+    engine = create_engine(url)
     signal_file = settings.data_dir / "change-signal"
     data_signal, access_signal = FileChangeSignal(signal_file, DATA), FileChangeSignal(signal_file, ACCESS)
     signal = CombinedSignal(data_signal, access_signal)  # for writes that change data and access alike
+    keys = _keys(settings, engine, clock, url, {DATA: data_signal, ACCESS: access_signal})
     store = CachedMetadataStore(SqlMetadataStore(engine, clock), data_signal, access=access_signal)
-    blobs = BlobStore(FilesystemDriver(settings.blob_root))
+    blobs = blob_store(settings)
     policy = RegistryPolicy(
         create_on_push=settings.create_on_push,
         upload_expiry=timedelta(hours=settings.upload_expiry_hours),
@@ -95,14 +163,38 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     registry_access = RegistryAccess(
         access,
         EcrStore(engine, clock, signal, UNASSIGNED_ACCOUNT),
-        HmacTokenIssuer(TokenKeyRing.from_data_dir(settings.data_dir)),
+        HmacTokenIssuer(keys.ring),
         access_signal,
         clock,
         region=settings.region,
         configured_default=settings.default_account,
     )
     manifests = ManifestService(registry)
-    return Services(engine, registry, manifests, identity, access, sts, signal, clock, registry_access)
+    return Services(
+        engine,
+        registry,
+        manifests,
+        identity,
+        access,
+        sts,
+        signal,
+        clock,
+        registry_access,
+        access_signal,
+        keys,
+    )
+
+
+def _keys(
+    settings: Settings, engine: AsyncEngine, clock: Clock, url: str, signals: dict[int, ChangeSignal]
+) -> Keys:
+    """Keys in the data directory's files on SQLite; on PostgreSQL in the database, with a listener."""
+    if engine.dialect.name != "postgresql":
+        data_dir = settings.data_dir
+        return Keys(TokenKeyRing.from_data_dir(data_dir), SigningKey.from_data_dir(data_dir))
+    ring, signing = placeholder_ring(), SigningKey.generate()
+    shared = ServerKeys(SqlKeyStore(engine, clock), SecretBox.from_data_dir(settings.data_dir), ring, signing)
+    return Keys(ring, signing, shared, ChangeListener(listener_dsn(url), signals))
 
 
 def _identity_services(
@@ -120,17 +212,47 @@ def _identity_services(
     return identity, access, StsService(access)
 
 
-def aws_router(settings: Settings, services: Services, ecr: EcrApi) -> AwsRouter:
+def aws_router(
+    settings: Settings, services: Services, ecr: EcrApi, public: PublicApi | None = None
+) -> AwsRouter:
     """The AWS-protocol APIs on ``/``, one endpoint per signing name; IAM and STS accept the configured
     region and us-east-1 (where botocore signs IAM by default)."""
     auth = AwsAuthenticator(services.access, services.identity.clock, {settings.region, "us-east-1"})
-    return AwsRouter(
+    router = AwsRouter(
         {
             "iam": iam_endpoint(services.identity, services.access, auth.authenticator("iam")),
             "sts": sts_endpoint(services.sts, auth.authenticator("sts", UNSIGNED_ACTIONS)),
             "ecr": ecr.endpoint,
         }
     )
+    if public is not None:
+        router.add("ecr-public", public.endpoint)
+    return router
+
+
+def public_api(settings: Settings, services: Services, hosts: RegistryHosts) -> PublicApi:
+    """ECR Public: its API (signed for the configured region or us-east-1, where ECR Public lives) and the
+    public host ``public.<domain>``, over the same registry model as the private registries."""
+    auth = AwsAuthenticator(services.access, services.clock, {settings.region, "us-east-1"})
+
+    async def account_of(caller: Caller) -> str:
+        return caller.account
+
+    wiring = PublicWiring(
+        engine=services.engine,
+        signal=services.signal,
+        clock=services.clock,
+        key=services.keys.signing,
+        key_ring=services.keys.ring,
+        registry=services.registry,
+        access=services.access,
+        registry_access=services.registry_access,
+        hosts=hosts,
+        authenticator=auth.authenticator("ecr-public"),
+        account_of=account_of,
+        default_account=services.registry_access.default_account,
+    )
+    return build_public(wiring, PublicConfig(settings.domain, settings.public_alias))
 
 
 def ecr_api(settings: Settings, services: Services) -> EcrApi:
@@ -146,7 +268,7 @@ def ecr_api(settings: Settings, services: Services) -> EcrApi:
         registry=services.registry,
         manifests=services.manifests,
         clock=services.clock,
-        key=SigningKey.from_data_dir(settings.data_dir),
+        key=services.keys.signing,
         authenticator=auth.authenticator("ecr"),
         authorizer=services.registry_access.authorize,
         account_of=account_of,
@@ -156,6 +278,7 @@ def ecr_api(settings: Settings, services: Services) -> EcrApi:
         rate_limits=RateLimitConfig.parse(settings.ecr_rate_limits),
         issuer=services.registry_access.issuer,
         policy_guard=services.registry_access.keeps_control,
+        settings_signal=services.access_signal,
     )
 
 
@@ -176,14 +299,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None, run_migrations
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if run_migrations:
             await upgrade(services.engine)
-        expiry = asyncio.create_task(_expire_uploads(services.registry))
+        await services.keys.start()
+        await services.identity.seed()  # the AWS managed policies (idempotent, any process may)
+        scheduler = _scheduler(settings, services)
+        await scheduler.start()
         try:
-            async with _identity_upkeep(services.identity):
-                yield
+            yield
         finally:
-            expiry.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await expiry
+            await scheduler.stop()
+            await services.keys.stop()
             await services.close()
 
     async def healthz(_request: Request) -> Response:
@@ -215,14 +339,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None, run_migrations
         host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
         return hosts.account_for_host(host) or fallback
 
-    router = ecr.throttle_oci(OciRouter(oci, gate), throttled_account)
+    public = public_api(settings, services, hosts)
+    router = public.switch(ecr.throttle_oci(OciRouter(oci, gate), throttled_account))
     registry_api = [Mount("/v2", app=router), Route("/v2", router)]
-    aws = aws_router(settings, services, ecr)
+    aws = aws_router(settings, services, ecr, public)
     app = Starlette(
         routes=[
             *ops,
             *registry_api,
             Route(DOWNLOAD_PATH, ecr.downloads, methods=["GET", "HEAD"]),
+            Route("/token", public.token.handle, methods=["GET"]),
             Route("/", aws),
         ],
         lifespan=lifespan,
@@ -239,37 +365,15 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": exc.detail}, exc.status_code)
 
 
-async def _expire_uploads(registry: RegistryService) -> None:
-    while True:
-        await asyncio.sleep(EXPIRY_INTERVAL_SECONDS)
-        try:
-            removed = await registry.expire_uploads()
-            if removed:
-                log.info("expired uploads", extra={"count": removed})
-        except Exception:
-            log.exception("upload expiry failed")
-
-
-@contextlib.asynccontextmanager
-async def _identity_upkeep(identity: IdentityService) -> AsyncIterator[None]:
-    """The AWS managed policies seeded (idempotent, any process may), expired STS sessions swept."""
-    await identity.seed()
-    sweeper = asyncio.create_task(_expire_sessions(identity))
-    try:
-        yield
-    finally:
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
-
-
-async def _expire_sessions(identity: IdentityService) -> None:
-    while True:
-        await asyncio.sleep(EXPIRY_INTERVAL_SECONDS)
-        try:
-            await identity.store.delete_expired_sessions(identity.clock.now() - SESSION_GRACE)
-        except Exception:
-            log.exception("session expiry failed")
+def _scheduler(settings: Settings, services: Services) -> Scheduler:
+    """Background jobs, each run by one replica at a time (leases in the database)."""
+    interval = timedelta(seconds=settings.housekeeping_interval_seconds)
+    jobs = [
+        housekeeping.upload_expiry(services.registry, interval),
+        housekeeping.session_expiry(services.identity, interval),
+    ]
+    leases = SqlJobLeases(services.engine, services.clock)
+    return Scheduler(leases, services.clock, jobs, lease=timedelta(seconds=settings.job_lease_seconds))
 
 
 def app_from_environment() -> Starlette:

@@ -290,13 +290,98 @@ def admin_rotate_token_keys(config: ConfigOption = None, data_dir: DataDirOption
     from dockyard.services.ecr_tokens import TokenKeyRing
 
     settings = _settings(config, data_dir=data_dir)
-    keys = TokenKeyRing.from_data_dir(settings.data_dir)
     lifetime = EcrConfig(settings.region, settings.domain, "").token_lifetime
-    kid, retired = keys.rotate(datetime.now(UTC), lifetime)
+
+    async def in_database(services: Services) -> tuple[str, list[str], int]:
+        assert services.keys.shared is not None
+        await services.keys.shared.load()
+        return await services.keys.shared.rotate_tokens(datetime.now(UTC), lifetime)
+
+    from dockyard.metadata.engine import database_url
+
+    if database_url(settings.database_url, settings.data_dir).startswith("postgresql"):  # in the database
+        kid, retired, count = _with_services(settings, in_database)
+    else:
+        keys = TokenKeyRing.from_data_dir(settings.data_dir)
+        kid, retired = keys.rotate(datetime.now(UTC), lifetime)
+        count = len(keys.key_ids)
     console.print(
         f"registry passwords are now signed with key {kid}; "
-        f"{len(keys.key_ids) - 1} older keys still verify, {len(retired)} retired"
+        f"{count - 1} older keys still verify, {len(retired)} retired"
     )
+
+
+@app.command("migrate-storage")
+def migrate_storage(
+    to: Annotated[Path, typer.Option("--to", help="TOML config of the target (database_url, s3_*).")],
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Copy this registry's metadata, server keys and blobs to another layout (e.g. PostgreSQL + S3).
+
+    Idempotent: run it again after an interruption, or after stopping the source, to copy what is new."""
+    from dockyard.storage_migration import Report
+
+    source, target = _settings(config, data_dir=data_dir), _settings(to)
+    if not target.database_url:
+        raise typer.BadParameter("the target config needs database_url (the replicas' database)")
+    report: Report = asyncio.run(_migrate_storage(source, target))
+    console.print(
+        f"copied {sum(report.rows.values())} rows in {len(report.rows)} tables; blobs: "
+        f"{report.blobs_copied} copied ({report.bytes_copied} bytes), {report.blobs_present} already there"
+    )
+    console.print(
+        "replicas need the source's secret keys: DOCKYARD_SECRET_KEYS = the lines of its secret-keys"
+    )
+    for digest in report.corrupt:
+        err_console.print(f"not copied, bytes do not match: {digest}", style="red")
+    for digest in report.missing:
+        err_console.print(f"not copied, missing from the source storage: {digest}", style="red")
+    if report.corrupt or report.missing:
+        raise typer.Exit(1)
+
+
+async def _migrate_storage(source: Settings, target: Settings) -> Any:
+    from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from dockyard import storage_migration as moving
+    from dockyard.app import blob_store
+    from dockyard.clock import SystemClock
+    from dockyard.crypto import SecretBox
+    from dockyard.metadata.engine import create_engine, database_url
+    from dockyard.metadata.key_store import SqlKeyStore
+    from dockyard.services.ecr_tokens import SigningKey
+    from dockyard.services.server_keys import ServerKeys, placeholder_ring
+
+    await migrate(source)
+    await migrate(target)
+    engines = [create_engine(database_url(s.database_url, s.data_dir)) for s in (source, target)]
+    report = moving.Report()
+    try:
+        counts = await moving.count_rows(engines[0])
+        wanted = await moving.blob_list(engines[0])
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err_console
+        ) as bar:
+            rows = bar.add_task("metadata rows", total=sum(counts.values()))
+            report.rows = await moving.copy_metadata(
+                engines[0], engines[1], lambda _t, n: bar.advance(rows, n)
+            )
+        box = SecretBox.from_data_dir(source.data_dir)
+        keys = ServerKeys(
+            SqlKeyStore(engines[1], SystemClock()), box, placeholder_ring(), SigningKey.generate()
+        )
+        await keys.import_files(source.data_dir)
+        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn())
+        with Progress(*columns, console=err_console) as bar:
+            task = bar.add_task("blobs", total=sum(size for _, size in wanted))
+            await moving.copy_blobs(
+                blob_store(source), blob_store(target), wanted, report, lambda _t, n: bar.advance(task, n)
+            )
+    finally:
+        for engine in engines:
+            await engine.dispose()
+    return report
 
 
 def _with_identity(settings: Settings, action: Callable[[Services], Awaitable[T]]) -> T:

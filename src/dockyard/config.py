@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1, le=64)
     create_on_push: bool = Field(True, description="create a repository on first push (False: NAME_UNKNOWN)")
     upload_expiry_hours: float = Field(24.0, gt=0)
+    housekeeping_interval_seconds: float = Field(
+        600.0, gt=0, description="how often the upload and session expiry jobs run (on one replica)"
+    )
+    job_lease_seconds: float = Field(
+        30.0, ge=1, description="a background job's lease: how soon another replica takes over a dead one's"
+    )
     access_log: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     shutdown_timeout: float = Field(30.0, ge=0, description="seconds to finish in-flight requests on SIGTERM")
@@ -52,10 +58,41 @@ class Settings(BaseSettings):
         description="iam: /v2/ needs a registry password (GetAuthorizationToken) and IAM allows each "
         "request; none: anonymous full access to /v2/ (local trials, conformance without credentials)",
     )
+    public_alias: str = Field(
+        "random",
+        pattern=r"^[a-z][a-z0-9]+(?:[._-][a-z0-9]+)*$",
+        max_length=50,
+        description="alias of an account's public registry (public.<domain>/<alias>/...), given at first "
+        "use: random (8 random letters and digits, like ECR Public's) or an alias for the default account",
+    )
     ecr_rate_limits: str = Field(
         "off",
         description="ECR API rate limits: off, ecr (ECR's published quotas) or Op=N/second,... (per process)",
     )
+
+    storage: Literal["filesystem", "s3"] = Field(
+        "filesystem", description="where blobs live: filesystem (<data_dir>/storage) or s3 (s3_* settings)"
+    )
+    s3_bucket: str | None = Field(None, description="the bucket (required with storage = s3)")
+    s3_prefix: str = Field("", description="key prefix inside the bucket, e.g. registry/")
+    s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, Ceph); unset: AWS")
+    s3_region: str | None = Field(None, description="the bucket's region; unset: the AWS chain's")
+    s3_addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    s3_access_key_id: str | None = Field(None, description="unset: the AWS chain (env, profile, role)")
+    s3_secret_access_key: str | None = Field(None, repr=False)
+    s3_part_size_mib: int = Field(10, ge=5, le=5120, description="multipart upload part size")
+    redirect: bool = Field(
+        True, description="blob GETs answer 307 to a presigned URL when storage has them; false: proxy"
+    )
+    redirect_ttl_seconds: int = Field(1200, ge=1, le=604800, description="lifetime of a presigned URL")
+
+    @model_validator(mode="after")
+    def _storage_complete(self) -> Settings:
+        if self.storage == "s3" and not self.s3_bucket:
+            raise ValueError("storage = s3 needs s3_bucket")
+        if (self.s3_access_key_id is None) != (self.s3_secret_access_key is None):
+            raise ValueError("s3_access_key_id and s3_secret_access_key go together")
+        return self
 
     @property
     def blob_root(self) -> Path:

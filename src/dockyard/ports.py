@@ -6,7 +6,7 @@ passes the same contract suite (``tests/contract``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -28,33 +28,72 @@ class ChangeSignal(Protocol):
     def bump(self) -> None: ...
 
 
+class BlobWriter(Protocol):
+    """The bytes of one upload in progress at a scratch path, invisible until :meth:`commit`.
+
+    A writer lives for one request. :meth:`save` persists what it holds so that
+    ``BlobDriver.resume(path, size)`` continues it on any process (no state stays in memory);
+    :meth:`abandon` drops what was written since it was opened or resumed.
+    """
+
+    @property
+    def size(self) -> int:
+        """Bytes written so far, from the start of the upload."""
+
+    async def write(self, data: bytes) -> None:
+        """Append ``data`` (the driver may buffer it until :meth:`save` or :meth:`commit`)."""
+
+    async def save(self, state: bytes = b"") -> None:
+        """Persist the bytes written and ``state`` (opaque, small) for a resume at :attr:`size`."""
+
+    async def commit(self, dst: str) -> None:
+        """Make the bytes durable and move them to ``dst`` (atomically: all or nothing visible there).
+
+        An existing ``dst`` is kept (content-addressed paths hold the same bytes). ``dst`` may be the
+        writer's own path: the bytes become a finished object there, readable with ``read``.
+        """
+
+    async def abandon(self) -> None:
+        """Stop; bytes written since the writer was opened are dropped by the next resume."""
+
+
 class BlobDriver(Protocol):
     """A dumb, path-level byte store. Content addressing lives above it (``blobstore.content``).
 
-    Paths are ``/``-separated and relative. A path written by :meth:`write_at` is private scratch space
-    until :meth:`commit` moves it, durably and atomically, to its final path.
+    Paths are ``/``-separated and relative. A path being written by a :class:`BlobWriter` is private
+    scratch space until the writer commits it; :meth:`delete` of a scratch directory removes every
+    writer and object below it.
     """
 
     async def stat(self, path: str) -> int | None:
-        """Size of the object at ``path``, or ``None`` when there is none."""
+        """Size of the finished object at ``path``, or ``None`` when there is none."""
 
     def local_path(self, path: str) -> Path | None:
         """A filesystem path the server may send zero-copy, or ``None`` when the driver has none."""
 
-    def read(self, path: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
-        """Stream ``length`` bytes (to the end when ``None``) from ``offset``."""
+    async def download_url(self, path: str, expires_in: int) -> str | None:
+        """A URL any client may GET the object from for ``expires_in`` seconds, or ``None``."""
 
-    async def write_at(self, path: str, offset: int, data: bytes, *, truncate: bool) -> None:
-        """Write ``data`` at ``offset``; with ``truncate`` drop anything past the written end first."""
+    def read(self, path: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        """Stream ``length`` bytes (to the end when ``None``) of a finished object from ``offset``."""
+
+    async def writer(self, path: str) -> BlobWriter:
+        """A new, empty writer at ``path`` (whatever was written there before is dropped)."""
+
+    async def resume(self, path: str, size: int) -> tuple[BlobWriter, bytes] | None:
+        """The writer a ``save`` left at exactly ``size`` bytes and the state saved with it, or ``None``.
+
+        Callers resume only at the size they last acknowledged; saves at other sizes may be dropped.
+        """
 
     async def commit(self, src: str, dst: str) -> None:
-        """Make ``src`` durable and move it to ``dst``; an existing ``dst`` is kept and ``src`` dropped."""
+        """Move the finished object ``src`` to ``dst`` durably; an existing ``dst`` is kept, ``src`` goes."""
 
     async def delete(self, path: str) -> None:
-        """Remove ``path`` (and, for a scratch directory, everything below it). Missing is not an error."""
+        """Remove ``path`` and everything below ``path/`` (writers included). Missing is not an error."""
 
     async def list(self, prefix: str) -> list[tuple[str, datetime]]:
-        """``(path, last modified)`` of the objects whose path starts with ``prefix``."""
+        """``(path, last modified)`` of what lies under ``prefix`` (objects and scratch entries)."""
 
 
 class TagRules(Protocol):
@@ -107,3 +146,31 @@ class MetadataStore(Protocol):
     async def list_tags(self, repository_id: int, last: str | None, limit: int | None) -> list[str]: ...
     async def list_referrers(self, repository_id: int, subject: str) -> list[Referrer]: ...
     async def list_images(self, repository_id: int) -> list[ImageSummary]: ...
+
+
+class KeyRingStore(Protocol):
+    """Sealed server key rings shared by replicas, one value per purpose."""
+
+    async def load(self, purpose: str) -> bytes | None: ...
+
+    async def create(self, purpose: str, sealed: bytes) -> bytes:
+        """Store ``sealed`` unless a value exists (the first replica wins); the value stored now."""
+
+    async def replace(self, purpose: str, change: Callable[[bytes | None], bytes]) -> bytes:
+        """Rewrite the value as ``change(current)`` atomically (no lost update); the new value."""
+
+
+class JobLeases(Protocol):
+    """Leases on background jobs, so that each due run happens on one replica at a time.
+
+    A job is due at ``due_at``; :meth:`claim` takes it for ``owner`` until ``until`` only when it is due
+    and nobody holds an unexpired lease (one statement, so concurrent claims have one winner). The holder
+    renews before its lease lapses; a holder that dies stops renewing and another replica claims the job
+    when the lease has lapsed.
+    """
+
+    async def ensure(self, name: str, due_at: datetime) -> None: ...
+    async def claim(self, name: str, owner: str, now: datetime, until: datetime) -> bool: ...
+    async def renew(self, name: str, owner: str, until: datetime) -> bool: ...
+    async def finish(self, name: str, owner: str, now: datetime, due_at: datetime) -> None: ...
+    async def release(self, name: str, owner: str) -> None: ...

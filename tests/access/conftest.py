@@ -104,7 +104,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) ->
     shutil.copyfile(sqlite_template, data_dir / "dockyard.db")
     roots = {ACCOUNT_A: init_account(data_dir, ACCOUNT_A)}
     roots[ACCOUNT_B] = init_account(data_dir, ACCOUNT_B, "create-account")
-    names = [f"{account}.dkr.{DOMAIN}" for account in roots]
+    # The public host too (tests/access/test_public.py), mapped with the rest at the start: Go programs
+    # (dockerd) keep /etc/hosts cached for 5 seconds, so a name added mid-session may not resolve at once.
+    names = [f"{account}.dkr.{DOMAIN}" for account in roots] + [f"public.{DOMAIN}"]
     env = {"DOCKYARD_AUTH": "iam", "DOCKYARD_DOMAIN": DOMAIN}
     with mapped_to_loopback(names):
         server = Server(data_dir, env=env)

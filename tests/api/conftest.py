@@ -18,9 +18,11 @@ import pytest
 from starlette.applications import Starlette
 
 from dockyard.app import Services, create_app
+from dockyard.blobstore.s3 import S3Driver
 from dockyard.config import Settings
 from dockyard.domain.manifest import OCI_MANIFEST
 from dockyard.ports import Clock
+from s3_target import list_keys, unique_prefix
 
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -150,9 +152,18 @@ class Registry:
         assert response.headers["docker-content-digest"] == digest_of(body)
         return Image(digest_of(body), body, blobs)
 
-    def upload_files(self) -> list[Path]:
-        root = self.settings.blob_root / "uploads"
-        return sorted(root.rglob("*")) if root.exists() else []
+    def stored(self, prefix: str) -> list[str]:
+        """Paths of everything the blob storage holds under ``prefix`` (``uploads/`` or ``blobs/``)."""
+        driver = self.services.registry.blobs.driver
+        if isinstance(driver, S3Driver):
+            root = driver.prefix
+            return [key[len(root) :] for key in list_keys(driver.client, driver.bucket, root + prefix)]
+        base = self.settings.blob_root
+        found = (base / prefix).rglob("*") if (base / prefix).exists() else []
+        return sorted(str(path.relative_to(base)) for path in found if path.is_file())
+
+    def upload_files(self) -> list[str]:
+        return self.stored("uploads/")
 
     async def upload_sessions(self) -> list[str]:
         return await self.services.registry.store.stale_uploads(FAR_FUTURE)
@@ -161,9 +172,8 @@ class Registry:
         assert self.upload_files() == []
         assert await self.upload_sessions() == []
 
-    def blob_files(self, digest: str) -> list[Path]:
-        root = self.settings.blob_root / "blobs"
-        return sorted(root.rglob(digest.split(":", 1)[1])) if root.exists() else []
+    def blob_files(self, digest: str) -> list[str]:
+        return [path for path in self.stored("blobs/") if path.endswith(digest.split(":", 1)[1])]
 
     async def assert_no_blob(self, repo: str, digest: str) -> None:
         """Neither visible in ``repo`` nor stored at all."""
@@ -193,10 +203,23 @@ def backend() -> str:
 
 
 @pytest.fixture
+def storage() -> str:
+    """Blob storage of the app under test (``filesystem`` or ``s3``); modules may override it."""
+    return "filesystem"
+
+
+@pytest.fixture
 def settings(
-    backend: str, request: pytest.FixtureRequest, tmp_path: Path, migrated_sqlite: Callable[[Path], Path]
+    backend: str,
+    storage: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    migrated_sqlite: Callable[[Path], Path],
 ) -> Settings:
     data_dir = tmp_path / "data"
+    blobs: dict[str, Any] = {}
+    if storage == "s3":
+        blobs = request.getfixturevalue("s3_target").settings(unique_prefix())
     if backend == "postgresql":
         data_dir.mkdir()
         return Settings(
@@ -204,9 +227,10 @@ def settings(
             database_url=request.getfixturevalue("empty_postgres_url"),
             access_log=False,
             auth="none",
+            **blobs,
         )
     migrated_sqlite(data_dir)
-    return Settings(data_dir=data_dir, access_log=False, auth="none")  # /v2/ without credentials
+    return Settings(data_dir=data_dir, access_log=False, auth="none", **blobs)  # /v2/ without credentials
 
 
 RunApp = Callable[..., contextlib.AbstractAsyncContextManager[Registry]]

@@ -1,7 +1,7 @@
 """The contract every :class:`dockyard.ports.BlobDriver` implementation passes.
 
-To cover a new driver, add a factory to ``DRIVER_FACTORIES``: it receives a fresh empty directory (use it
-or not) and returns a driver over an empty store.
+To cover a new driver, add a factory to ``DRIVERS``: it receives the test's ``request`` and a fresh empty
+directory (use them or not) and returns a driver over an empty store.
 """
 
 from __future__ import annotations
@@ -10,26 +10,52 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from dockyard.blobstore.filesystem import FilesystemDriver
-from dockyard.ports import BlobDriver
+from dockyard.blobstore.s3 import S3Driver
+from dockyard.ports import BlobDriver, BlobWriter
+from s3_target import S3Target, unique_prefix
 
-DriverFactory = Callable[[Path], BlobDriver]
-
-DRIVER_FACTORIES = [
-    pytest.param(lambda root: FilesystemDriver(root / "storage"), id="filesystem"),
-]
+MIB = 1 << 20
 
 
-@pytest.fixture(params=DRIVER_FACTORIES)
+def _filesystem(_request: pytest.FixtureRequest, root: Path) -> BlobDriver:
+    return FilesystemDriver(root / "storage")
+
+
+def _s3(request: pytest.FixtureRequest, _root: Path) -> BlobDriver:
+    target: S3Target = request.getfixturevalue("s3_target")
+    return S3Driver(target.config(unique_prefix()))  # 5 MiB parts: S3's minimum
+
+
+DRIVERS: dict[str, Callable[[pytest.FixtureRequest, Path], BlobDriver]] = {
+    "filesystem": _filesystem,
+    "s3": _s3,
+}
+
+
+@pytest.fixture(params=list(DRIVERS))
 def driver(request: pytest.FixtureRequest, tmp_path: Path) -> BlobDriver:
-    factory: DriverFactory = request.param
-    return factory(tmp_path)
+    return DRIVERS[request.param](request, tmp_path)
 
 
 async def read_all(driver: BlobDriver, path: str, offset: int = 0, length: int | None = None) -> bytes:
     return b"".join([chunk async for chunk in driver.read(path, offset, length)])
+
+
+async def put(driver: BlobDriver, path: str, data: bytes) -> None:
+    """A finished object at ``path`` (written and committed in place)."""
+    writer = await driver.writer(path)
+    await writer.write(data)
+    await writer.commit(path)
+
+
+async def resume(driver: BlobDriver, path: str, size: int) -> tuple[BlobWriter, bytes]:
+    resumed = await driver.resume(path, size)
+    assert resumed is not None, f"nothing saved at {size}"
+    return resumed
 
 
 # -- stat and read -----------------------------------------------------------------------------------
@@ -40,10 +66,10 @@ async def test_stat_of_a_missing_path_is_none(driver: BlobDriver) -> None:
     assert await driver.stat("blobs/sha256/ab/abcdef") is None
 
 
-async def test_written_bytes_are_read_back(driver: BlobDriver) -> None:
-    await driver.write_at("uploads/u1", 0, b"hello world", truncate=True)
-    assert await driver.stat("uploads/u1") == 11
-    assert await read_all(driver, "uploads/u1") == b"hello world"
+async def test_committed_bytes_are_read_back(driver: BlobDriver) -> None:
+    await put(driver, "uploads/u1/data", b"hello world")
+    assert await driver.stat("uploads/u1/data") == 11
+    assert await read_all(driver, "uploads/u1/data") == b"hello world"
 
 
 @pytest.mark.parametrize(
@@ -60,104 +86,153 @@ async def test_written_bytes_are_read_back(driver: BlobDriver) -> None:
 async def test_read_with_offset_and_length(
     driver: BlobDriver, offset: int, length: int | None, expected: bytes
 ) -> None:
-    await driver.write_at("uploads/r", 0, b"0123456789", truncate=True)
-    assert await read_all(driver, "uploads/r", offset, length) == expected
+    await put(driver, "uploads/r/data", b"0123456789")
+    assert await read_all(driver, "uploads/r/data", offset, length) == expected
 
 
 async def test_read_spanning_many_chunks(driver: BlobDriver) -> None:
-    data = os.urandom(3 * (1 << 20) + 17)
-    await driver.write_at("uploads/big", 0, data, truncate=True)
-    start, length = (1 << 20) - 5, (1 << 20) + 11
-    assert await read_all(driver, "uploads/big", start, length) == data[start : start + length]
-    assert await read_all(driver, "uploads/big") == data
+    data = os.urandom(3 * MIB + 17)
+    await put(driver, "uploads/big/data", data)
+    start, length = MIB - 5, MIB + 11
+    assert await read_all(driver, "uploads/big/data", start, length) == data[start : start + length]
+    assert await read_all(driver, "uploads/big/data") == data
 
 
 async def test_local_path_when_offered_holds_the_bytes(driver: BlobDriver) -> None:
-    await driver.write_at("uploads/l", 0, b"local", truncate=True)
-    await driver.commit("uploads/l", "blobs/sha256/lo/local")
+    await put(driver, "blobs/sha256/lo/local", b"local")
     path = driver.local_path("blobs/sha256/lo/local")
     if path is not None:
         assert path.read_bytes() == b"local"
 
 
-# -- write_at ----------------------------------------------------------------------------------------
+async def test_download_url_when_offered_serves_the_bytes_and_ranges(driver: BlobDriver) -> None:
+    await put(driver, "blobs/sha256/dl/download", b"0123456789")
+    url = await driver.download_url("blobs/sha256/dl/download", 60)
+    if url is None:
+        return
+    async with httpx.AsyncClient(trust_env=False) as client:
+        assert (await client.get(url)).content == b"0123456789"
+        ranged = await client.get(url, headers={"Range": "bytes=2-4"})
+        assert ranged.status_code == 206
+        assert ranged.content == b"234"
 
 
-async def test_write_at_the_end_appends(driver: BlobDriver) -> None:
-    await driver.write_at("uploads/a", 0, b"abc", truncate=True)
-    await driver.write_at("uploads/a", 3, b"def", truncate=False)
-    await driver.write_at("uploads/a", 6, b"ghi", truncate=True)
-    assert await read_all(driver, "uploads/a") == b"abcdefghi"
+# -- writers -----------------------------------------------------------------------------------------
 
 
-async def test_write_at_without_truncate_keeps_the_tail(driver: BlobDriver) -> None:
-    await driver.write_at("uploads/a", 0, b"abcdefgh", truncate=True)
-    await driver.write_at("uploads/a", 2, b"XY", truncate=False)
-    assert await read_all(driver, "uploads/a") == b"abXYefgh"
-
-
-async def test_write_at_with_truncate_drops_the_tail(driver: BlobDriver) -> None:
-    await driver.write_at("uploads/a", 0, b"abcdefgh", truncate=True)
-    await driver.write_at("uploads/a", 2, b"XY", truncate=True)
-    assert await read_all(driver, "uploads/a") == b"abXY"
-    assert await driver.stat("uploads/a") == 4
-
-
-async def test_empty_truncating_write_cuts_at_the_offset(driver: BlobDriver) -> None:
-    await driver.write_at("uploads/a", 0, b"abcdefgh", truncate=True)
-    await driver.write_at("uploads/a", 5, b"", truncate=True)
-    assert await read_all(driver, "uploads/a") == b"abcde"
-    await driver.write_at("uploads/a", 0, b"", truncate=True)
-    assert await driver.stat("uploads/a") == 0
-
-
-async def test_empty_write_creates_an_empty_object(driver: BlobDriver) -> None:
-    await driver.write_at("uploads/empty", 0, b"", truncate=True)
-    assert await driver.stat("uploads/empty") == 0
-    assert await read_all(driver, "uploads/empty") == b""
-
-
-# -- commit ------------------------------------------------------------------------------------------
-
-
-async def test_commit_moves_scratch_to_its_final_path(driver: BlobDriver) -> None:
-    await driver.write_at("uploads/c", 0, b"content", truncate=True)
+async def test_a_writer_is_invisible_until_committed(driver: BlobDriver) -> None:
+    writer = await driver.writer("uploads/w/data")
+    await writer.write(b"content")
+    await writer.save()
+    assert writer.size == 7
     assert await driver.stat("blobs/sha256/co/content") is None
-    await driver.commit("uploads/c", "blobs/sha256/co/content")
-    assert await driver.stat("uploads/c") is None
+    await writer.commit("blobs/sha256/co/content")
     assert await driver.stat("blobs/sha256/co/content") == 7
     assert await read_all(driver, "blobs/sha256/co/content") == b"content"
 
 
-async def test_commit_onto_an_existing_destination_keeps_it_and_drops_the_source(driver: BlobDriver) -> None:
-    await driver.write_at("uploads/first", 0, b"first", truncate=True)
-    await driver.commit("uploads/first", "blobs/sha256/xx/same")
-    await driver.write_at("uploads/second", 0, b"second!", truncate=True)
-    await driver.commit("uploads/second", "blobs/sha256/xx/same")
+async def test_resume_continues_where_a_save_left_off_with_its_state(driver: BlobDriver) -> None:
+    first = await driver.writer("uploads/s/data")
+    await first.write(b"abc")
+    await first.save(b"state-at-3")
+    second, state = await resume(driver, "uploads/s/data", 3)
+    assert state == b"state-at-3"
+    assert second.size == 3
+    await second.write(b"def")
+    await second.save(b"state-at-6")
+    third, state = await resume(driver, "uploads/s/data", 6)
+    assert state == b"state-at-6"
+    await third.commit("blobs/sha256/ab/abcdef")
+    assert await read_all(driver, "blobs/sha256/ab/abcdef") == b"abcdef"
+
+
+async def test_resume_where_nothing_was_saved_is_none(driver: BlobDriver) -> None:
+    assert await driver.resume("uploads/none/data", 5) is None
+    writer = await driver.writer("uploads/short/data")
+    await writer.write(b"abc")
+    await writer.save()
+    assert await driver.resume("uploads/short/data", 10) is None
+
+
+async def test_bytes_written_after_the_last_save_are_dropped_by_a_resume(driver: BlobDriver) -> None:
+    writer = await driver.writer("uploads/i/data")
+    await writer.write(b"kept")
+    await writer.save(b"s")
+    interrupted, _ = await resume(driver, "uploads/i/data", 4)
+    await interrupted.write(b"-lost-when-the-client-went-away")
+    await interrupted.abandon()
+    again, state = await resume(driver, "uploads/i/data", 4)
+    assert state == b"s"
+    await again.write(b"+more")
+    await again.commit("blobs/sha256/ke/kept")
+    assert await read_all(driver, "blobs/sha256/ke/kept") == b"kept+more"
+
+
+async def test_many_parts_and_tails_across_resumes(driver: BlobDriver) -> None:
+    """Chunks below and above S3's 5 MiB part minimum, each on a fresh writer (as on another process)."""
+    chunks = [os.urandom(size) for size in (MIB, 3 * MIB, 6 * MIB + 5, 17, 5 * MIB, 2 * MIB + 1)]
+    writer = await driver.writer("uploads/m/data")
+    size = 0
+    for chunk in chunks:
+        for start in range(0, len(chunk), MIB):
+            await writer.write(chunk[start : start + MIB])
+        size += len(chunk)
+        await writer.save(str(size).encode())
+        writer, state = await resume(driver, "uploads/m/data", size)
+        assert state == str(size).encode()
+    await writer.commit("blobs/sha256/mm/many")
+    data = b"".join(chunks)
+    assert await driver.stat("blobs/sha256/mm/many") == len(data)
+    assert await read_all(driver, "blobs/sha256/mm/many") == data
+
+
+async def test_commit_in_place_makes_a_readable_object_that_moves(driver: BlobDriver) -> None:
+    writer = await driver.writer("uploads/p/data")
+    await writer.write(os.urandom(6 * MIB))
+    await writer.write(b"end")
+    await writer.commit("uploads/p/data")
+    assert await driver.stat("uploads/p/data") == 6 * MIB + 3
+    await driver.commit("uploads/p/data", "blobs/sha256/pp/placed")
+    assert await driver.stat("uploads/p/data") is None
+    assert await driver.stat("blobs/sha256/pp/placed") == 6 * MIB + 3
+
+
+async def test_commit_onto_an_existing_destination_keeps_it(driver: BlobDriver) -> None:
+    await put(driver, "blobs/sha256/xx/same", b"first")
+    writer = await driver.writer("uploads/second/data")
+    await writer.write(b"second!")
+    await writer.commit("blobs/sha256/xx/same")
     assert await read_all(driver, "blobs/sha256/xx/same") == b"first"
-    assert await driver.stat("uploads/second") is None
+    await put(driver, "uploads/third/data", b"third")
+    await driver.commit("uploads/third/data", "blobs/sha256/xx/same")
+    assert await read_all(driver, "blobs/sha256/xx/same") == b"first"
+    assert await driver.stat("uploads/third/data") is None
 
 
-async def test_commit_of_an_empty_object(driver: BlobDriver) -> None:
-    await driver.write_at("uploads/e", 0, b"", truncate=True)
-    await driver.commit("uploads/e", "blobs/sha256/e3/empty")
+async def test_commit_of_an_empty_writer(driver: BlobDriver) -> None:
+    writer = await driver.writer("uploads/e/data")
+    await writer.commit("blobs/sha256/e3/empty")
     assert await driver.stat("blobs/sha256/e3/empty") == 0
+    assert await read_all(driver, "blobs/sha256/e3/empty") == b""
 
 
-async def test_committed_object_is_independent_of_later_scratch_writes(driver: BlobDriver) -> None:
-    await driver.write_at("uploads/u", 0, b"v1", truncate=True)
-    await driver.commit("uploads/u", "blobs/sha256/v1/v1")
-    await driver.write_at("uploads/u", 0, b"other", truncate=True)
-    assert await read_all(driver, "blobs/sha256/v1/v1") == b"v1"
+async def test_a_new_writer_drops_what_was_there(driver: BlobDriver) -> None:
+    old = await driver.writer("uploads/n/data")
+    await old.write(b"old bytes")
+    await old.save(b"old")
+    new = await driver.writer("uploads/n/data")
+    await new.write(b"new")
+    await new.commit("blobs/sha256/ne/new")
+    assert await read_all(driver, "blobs/sha256/ne/new") == b"new"
 
 
-# -- delete ------------------------------------------------------------------------------------------
+# -- delete and list ---------------------------------------------------------------------------------
 
 
 async def test_delete_removes_an_object(driver: BlobDriver) -> None:
-    await driver.write_at("uploads/d", 0, b"x", truncate=True)
-    await driver.delete("uploads/d")
-    assert await driver.stat("uploads/d") is None
+    await put(driver, "blobs/sha256/dd/d", b"x")
+    await driver.delete("blobs/sha256/dd/d")
+    assert await driver.stat("blobs/sha256/dd/d") is None
 
 
 async def test_delete_of_a_missing_path_is_not_an_error(driver: BlobDriver) -> None:
@@ -165,14 +240,28 @@ async def test_delete_of_a_missing_path_is_not_an_error(driver: BlobDriver) -> N
     await driver.delete("uploads/never/written/either")
 
 
-async def test_delete_of_a_scratch_directory_removes_everything_below(driver: BlobDriver) -> None:
-    await driver.write_at("uploads/dir/part-1", 0, b"1", truncate=True)
-    await driver.write_at("uploads/dir/part-2", 0, b"2", truncate=True)
-    await driver.write_at("uploads/other", 0, b"3", truncate=True)
-    await driver.delete("uploads/dir")
-    assert await driver.stat("uploads/dir/part-1") is None
-    assert await driver.stat("uploads/dir/part-2") is None
-    assert await driver.stat("uploads/other") == 1
+async def test_delete_of_an_upload_removes_its_writer_and_saves(driver: BlobDriver) -> None:
+    writer = await driver.writer("uploads/gone/data")
+    await writer.write(os.urandom(6 * MIB))  # a part is out (S3: a multipart upload exists)
+    await writer.write(b"tail")
+    await writer.save(b"state")
+    other = await driver.writer("uploads/other/data")
+    await other.write(b"3")
+    await other.save()
+    await driver.delete("uploads/gone")
+    assert await driver.resume("uploads/gone/data", 6 * MIB + 4) is None
+    assert [path for path, _ in await driver.list("uploads/")] != []
+    assert all(not path.startswith("uploads/gone") for path, _ in await driver.list("uploads/"))
+    assert (await resume(driver, "uploads/other/data", 1))[0].size == 1
+
+
+async def test_list_names_entries_under_a_prefix(driver: BlobDriver) -> None:
+    for name in ("direct-1", "direct-2", "session"):
+        writer = await driver.writer(f"uploads/{name}/data")
+        await writer.write(b"x")
+        await writer.save()
+    listed = {path.removeprefix("uploads/").split("/")[0] for path, _ in await driver.list("uploads/direct-")}
+    assert listed == {"direct-1", "direct-2"}
 
 
 # -- paths outside the store -------------------------------------------------------------------------
@@ -185,15 +274,22 @@ async def test_paths_escaping_the_store_are_refused(driver: BlobDriver, path: st
     with pytest.raises(ValueError, match="escape"):
         await driver.stat(path)
     with pytest.raises(ValueError, match="escape"):
-        await driver.write_at(path, 0, b"x", truncate=True)
+        await driver.writer(path)
+    with pytest.raises(ValueError, match="escape"):
+        await driver.resume(path, 1)
     with pytest.raises(ValueError, match="escape"):
         await read_all(driver, path)
     with pytest.raises(ValueError, match="escape"):
         await driver.delete(path)
-    await driver.write_at("uploads/ok", 0, b"x", truncate=True)
     with pytest.raises(ValueError, match="escape"):
-        await driver.commit("uploads/ok", path)
+        await driver.download_url(path, 60)
+    await put(driver, "uploads/ok/data", b"x")
+    with pytest.raises(ValueError, match="escape"):
+        await driver.commit("uploads/ok/data", path)
     with pytest.raises(ValueError, match="escape"):
         await driver.commit(path, "blobs/sha256/ok/ok")
-    assert await driver.stat("uploads/ok") == 1
+    writer = await driver.writer("uploads/ok2/data")
+    with pytest.raises(ValueError, match="escape"):
+        await writer.commit(path)
+    assert await driver.stat("uploads/ok/data") == 1
     assert not (tmp_path / "outside").exists()

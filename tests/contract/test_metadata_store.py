@@ -7,12 +7,12 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 
 import pytest
 
-from dockyard.domain.errors import ManifestBlobUnknown
+from dockyard.domain.errors import ManifestBlobUnknown, NameUnknown
 from dockyard.domain.manifest import OCI_INDEX, OCI_MANIFEST
 from dockyard.domain.records import ManifestRecord, NewManifest, Repository, Upload
 from dockyard.ports import MetadataStore
@@ -450,3 +450,19 @@ async def test_repository_names_are_per_account(store: MetadataStore) -> None:
     assert await store.list_repositories("999999999999", None, None) == []
     assert await store.delete_repository(OTHER_ACCOUNT, "app") is True
     assert await store.get_repository(ACCOUNT, "app") == mine
+
+
+async def test_writes_into_a_repository_deleted_meanwhile_are_name_unknown(store: MetadataStore) -> None:
+    """A push still holding the id of a repository someone deleted gets NAME_UNKNOWN, and nothing is
+    written (the foreign keys settle it, not a check before the insert)."""
+    repository = await repo_with_blobs(store, "doomed/app", sha("layer"))
+    assert await store.delete_repository(ACCOUNT, "doomed/app")
+    with pytest.raises(NameUnknown):
+        await store.link_blob(repository.id, sha("late"), 3)
+    with pytest.raises(NameUnknown):
+        await store.put_manifest(repository.id, manifest("late", tag="v1"))
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    with pytest.raises(NameUnknown):
+        await store.create_upload(Upload("late-upload", repository.id, 0, now, now))
+    assert await store.blob_size(sha("late")) is None
+    assert await store.get_repository(ACCOUNT, "doomed/app") is None

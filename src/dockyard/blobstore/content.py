@@ -1,9 +1,17 @@
 """The content-addressed layer above a dumb :class:`~dockyard.ports.BlobDriver`.
 
-It names blobs by digest, streams upload chunks to scratch space while hashing them, and commits an
-upload only when the bytes match the digest the client claims. The running hash of an upload is kept in
-this process; when a chunk lands on another process (or after a restart) the hash is rebuilt from the
-scratch bytes already stored, so upload state never depends on one process's memory.
+It names blobs by digest, streams upload chunks to a driver writer while hashing them, and commits an
+upload only when the bytes match the digest the client claims. Paths::
+
+    blobs/<algorithm>/<first two hex>/<hex>    committed content
+    uploads/<upload id>/data                   the writer of an upload in progress (and what the driver
+                                               keeps beside it, all removed with ``uploads/<upload id>``)
+
+No upload state lives in this process between requests: every chunk ends with a driver ``save`` that
+persists the bytes and the running sha256 state (:mod:`~dockyard.blobstore.hashstate`), and the next chunk,
+on any process, resumes both. When no hash state could be saved (no usable libcrypto) or the client claims
+another algorithm (sha512), the digest is verified by re-reading the finished bytes before they move to
+their blob path.
 """
 
 from __future__ import annotations
@@ -15,17 +23,27 @@ from pathlib import Path
 
 import anyio.to_thread
 
-from dockyard.domain.digest import DEFAULT_ALGORITHM, Digest, Hasher, new_hasher
+from dockyard.blobstore import hashstate
+from dockyard.domain.digest import Digest, Hasher, new_hasher
 from dockyard.domain.errors import BlobUploadInvalid, DigestInvalid, SizeInvalid
-from dockyard.ports import BlobDriver
+from dockyard.ports import BlobDriver, BlobWriter
 
 WRITE_BATCH = 1 << 20
+DEFAULT_URL_TTL = 1200
 
 
 class BlobStore:
-    def __init__(self, driver: BlobDriver) -> None:
+    """``redirect``: hand out the driver's direct download URLs (valid ``url_ttl`` seconds) when it has
+    them; without it every blob is served through the registry."""
+
+    def __init__(self, driver: BlobDriver, *, redirect: bool = True, url_ttl: int = DEFAULT_URL_TTL) -> None:
         self._driver = driver
-        self._hashers: dict[str, tuple[int, Hasher]] = {}
+        self._redirect = redirect
+        self._url_ttl = url_ttl
+
+    @property
+    def driver(self) -> BlobDriver:
+        return self._driver
 
     @staticmethod
     def blob_path(digest: Digest) -> str:
@@ -34,6 +52,10 @@ class BlobStore:
     @staticmethod
     def upload_path(upload_id: str) -> str:
         return f"uploads/{upload_id}"
+
+    @staticmethod
+    def data_path(upload_id: str) -> str:
+        return f"uploads/{upload_id}/data"
 
     async def stat(self, digest: Digest) -> int | None:
         return await self._driver.stat(self.blob_path(digest))
@@ -44,67 +66,111 @@ class BlobStore:
     def read(self, digest: Digest, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         return self._driver.read(self.blob_path(digest), offset, length)
 
-    async def append(
-        self, upload_id: str, offset: int, stream: AsyncIterable[bytes], limit: int | None = None
-    ) -> int:
-        """Write ``stream`` at ``offset`` of the upload's scratch bytes; return the new size.
+    async def download_url(self, digest: Digest) -> str | None:
+        """A short-lived URL to GET the blob from directly, or ``None`` (serve it through the registry)."""
+        if not self._redirect:
+            return None
+        return await self._driver.download_url(self.blob_path(digest), self._url_ttl)
 
-        ``limit`` bounds how many bytes the stream may carry (:class:`SizeInvalid` past it). On any failure
-        the cached hash is dropped and the scratch bytes past ``offset`` are left to be overwritten.
+    async def open(self, upload_id: str, offset: int) -> Upload:
+        """The upload continued at ``offset`` (the size last acknowledged; 0 starts it afresh).
+
+        :class:`BlobUploadInvalid` when its bytes are gone (expired, or lost by the storage).
         """
-        path = self.upload_path(upload_id)
-        hasher = await self._hasher_at(upload_id, offset)
-        self._hashers.pop(upload_id, None)
-        writer = _PipelinedWriter(self._driver, path, offset, hasher)
-        try:
-            async for chunk in stream:
-                if limit is not None and writer.received + len(chunk) > limit:
-                    raise SizeInvalid("chunk is longer than its declared length")
-                await writer.add(chunk)
-            position = await writer.finish()
-        finally:
-            await writer.drain()
-        self._hashers[upload_id] = (position, hasher)
-        return position
+        path = self.data_path(upload_id)
+        if offset == 0:
+            writer = await self._driver.writer(path)
+            fresh = hashstate.ResumableSha256() if hashstate.available() else new_hasher()
+            return Upload(self, upload_id, writer, fresh)
+        resumed = await self._driver.resume(path, offset)
+        if resumed is None:
+            raise BlobUploadInvalid("upload data is missing; start the upload again")
+        writer, state = resumed
+        hasher: Hasher | None = None
+        if state and hashstate.available():
+            try:
+                hasher = hashstate.ResumableSha256.resume(state)
+            except ValueError:
+                hasher = None
+        return Upload(self, upload_id, writer, hasher)
 
-    async def _hasher_at(self, upload_id: str, offset: int, algorithm: str = DEFAULT_ALGORITHM) -> Hasher:
-        cached = self._hashers.get(upload_id)
-        if cached is not None and cached[0] == offset and algorithm == DEFAULT_ALGORITHM:
-            return cached[1]
-        hasher = new_hasher(algorithm)
-        if offset:
-            stored = await self._driver.stat(self.upload_path(upload_id))
-            if stored is None or stored < offset:
-                raise BlobUploadInvalid("upload data is missing; start the upload again")
-            async for chunk in self._driver.read(self.upload_path(upload_id), 0, offset):
-                await anyio.to_thread.run_sync(hasher.update, chunk)
-        return hasher
-
-    async def commit(self, upload_id: str, size: int, digest: Digest) -> None:
-        """Verify the upload's ``size`` bytes against ``digest`` and make them the blob, atomically."""
-        hasher = await self._hasher_at(upload_id, size, digest.algorithm)
-        self._hashers.pop(upload_id, None)
-        if hasher.hexdigest() != digest.encoded:
-            raise DigestInvalid("provided digest did not match uploaded content", digest=str(digest))
-        path = self.upload_path(upload_id)
-        if size == 0:
-            await self._driver.write_at(path, 0, b"", truncate=True)
-        elif await self._driver.stat(path) != size:
-            await self._truncate(path, size)
-        await self._driver.commit(path, self.blob_path(digest))
-
-    async def _truncate(self, path: str, size: int) -> None:
-        """Drop scratch bytes past ``size`` left by an interrupted chunk, before the file is committed."""
-        await self._driver.write_at(path, size, b"", truncate=True)
+    async def append(
+        self, upload_id: str, offset: int, stream: AsyncIterable[bytes], length: int | None = None
+    ) -> int:
+        """Write ``stream`` at ``offset`` and save; returns the new size (see :meth:`Upload.receive`)."""
+        upload = await self.open(upload_id, offset)
+        await upload.receive(stream, length)
+        await upload.save()
+        return upload.size
 
     async def stale_scratch(self, prefix: str, before: datetime) -> list[str]:
-        """Upload ids of scratch files named ``prefix…`` untouched since ``before``."""
-        found = await self._driver.list(self.upload_path(prefix))
-        return [path.rpartition("/")[2] for path, modified in found if modified < before]
+        """Upload ids named ``prefix…`` whose scratch space nothing touched since ``before``."""
+        newest: dict[str, datetime] = {}
+        for path, modified in await self._driver.list(self.upload_path(prefix)):
+            upload_id = path.removeprefix("uploads/").split("/", 1)[0]
+            newest[upload_id] = max(newest.get(upload_id, modified), modified)
+        return [upload_id for upload_id, modified in newest.items() if modified < before]
 
     async def discard(self, upload_id: str) -> None:
-        self._hashers.pop(upload_id, None)
         await self._driver.delete(self.upload_path(upload_id))
+
+
+class Upload:
+    """One request's handle on an upload: receive bytes, then either save (more chunks follow, on any
+    process) or commit (the digest is checked and the bytes become the blob)."""
+
+    def __init__(self, store: BlobStore, upload_id: str, writer: BlobWriter, hasher: Hasher | None) -> None:
+        self._store = store
+        self._id = upload_id
+        self._writer = writer
+        self._hasher = hasher  # None: the bytes so far were not hashed here; verify by re-reading
+
+    @property
+    def size(self) -> int:
+        return self._writer.size
+
+    async def receive(self, stream: AsyncIterable[bytes], length: int | None = None) -> int:
+        """Append ``stream``; with ``length`` it must carry exactly that many bytes (:class:`SizeInvalid`).
+
+        On any failure the bytes received by this call are dropped (the upload stays at its old size).
+        """
+        pipeline = _PipelinedWriter(self._writer, self._hasher)
+        try:
+            async for chunk in stream:
+                if length is not None and pipeline.received + len(chunk) > length:
+                    raise SizeInvalid("chunk is longer than its declared length")
+                await pipeline.add(chunk)
+            await pipeline.finish()
+            if length is not None and pipeline.received != length:
+                raise SizeInvalid("chunk is shorter than its declared length")
+        except BaseException:
+            await pipeline.drain_quietly()
+            await self._writer.abandon()
+            raise
+        return self._writer.size
+
+    async def save(self) -> None:
+        """Persist the bytes and the hash state, so the next chunk may go to any process."""
+        state = self._hasher.state() if isinstance(self._hasher, hashstate.ResumableSha256) else b""
+        await self._writer.save(state)
+
+    async def commit(self, digest: Digest) -> None:
+        """Verify the bytes against ``digest`` and make them the blob, atomically; :class:`DigestInvalid`
+        (nothing committed) when they differ."""
+        target = self._store.blob_path(digest)
+        if self._hasher is not None and digest.algorithm == "sha256":
+            if await anyio.to_thread.run_sync(self._hasher.hexdigest) != digest.encoded:
+                raise DigestInvalid("provided digest did not match uploaded content", digest=str(digest))
+            await self._writer.commit(target)
+            return
+        driver, data = self._store.driver, self._store.data_path(self._id)
+        await self._writer.commit(data)
+        hasher = new_hasher(digest.algorithm)
+        async for chunk in driver.read(data):
+            await anyio.to_thread.run_sync(hasher.update, chunk)
+        if hasher.hexdigest() != digest.encoded:
+            raise DigestInvalid("provided digest did not match uploaded content", digest=str(digest))
+        await driver.commit(data, target)
 
 
 class _PipelinedWriter:
@@ -112,15 +178,12 @@ class _PipelinedWriter:
     threads), the next is received. Batches are applied strictly in order, so the hash stays sequential.
     """
 
-    def __init__(self, driver: BlobDriver, path: str, offset: int, hasher: Hasher) -> None:
-        self._driver = driver
-        self._path = path
-        self._position = offset
+    def __init__(self, writer: BlobWriter, hasher: Hasher | None) -> None:
+        self._writer = writer
         self._hasher = hasher
         self._pending: list[bytes] = []
         self._pending_size = 0
         self._inflight: asyncio.Future[None] | None = None
-        self._first = True
         self.received = 0
 
     async def add(self, chunk: bytes) -> None:
@@ -134,27 +197,31 @@ class _PipelinedWriter:
         data = b"".join(self._pending)
         self._pending.clear()
         self._pending_size = 0
-        if self._inflight is not None:
-            await self._inflight
-        self._inflight = asyncio.ensure_future(self._flush(self._position, data, self._first))
-        self._position += len(data)
-        self._first = False
+        await self._drain()
+        self._inflight = asyncio.ensure_future(self._flush(data))
 
-    async def _flush(self, position: int, data: bytes, truncate: bool) -> None:
-        write = self._driver.write_at(self._path, position, data, truncate=truncate)
-        if data:
-            await asyncio.gather(write, anyio.to_thread.run_sync(self._hasher.update, data))
+    async def _flush(self, data: bytes) -> None:
+        if self._hasher is None:
+            await self._writer.write(data)
         else:
-            await write
+            await asyncio.gather(
+                self._writer.write(data), anyio.to_thread.run_sync(self._hasher.update, data)
+            )
 
-    async def finish(self) -> int:
-        """Write what is pending (at least once, so an empty upload still has its scratch file)."""
-        if self._pending or self._first:
+    async def finish(self) -> None:
+        if self._pending:
             await self._start_batch()
-        await self.drain()
-        return self._position
+        await self._drain()
 
-    async def drain(self) -> None:
+    async def _drain(self) -> None:
         if self._inflight is not None:
             inflight, self._inflight = self._inflight, None
             await inflight
+
+    async def drain_quietly(self) -> None:
+        if self._inflight is not None:
+            inflight, self._inflight = self._inflight, None
+            try:
+                await inflight
+            except Exception:  # the failure being handled already says what went wrong
+                return

@@ -12,11 +12,12 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, and_, delete, exists, func, literal, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from dockyard.metadata.ecr_store import EcrSql
 from dockyard.metadata.ecr_tables import ecr_image_pulls
 from dockyard.metadata.tables import UTCDateTime, blobs, manifest_references, manifests, repositories, tags
+from dockyard.metadata.unit_sql import all_rows, execute, scalar, scalars
 from dockyard.services.ecr_types import ImageRow
 
 TagStatus = Literal["TAGGED", "UNTAGGED", "ANY"]
@@ -75,16 +76,14 @@ class EcrImageStore(EcrSql):
             query = query.where(condition)
         if after is not None:
             query = query.where(manifests.c.id > after)
-        async with self._read() as conn:
-            rows = (await conn.execute(query.order_by(manifests.c.id).limit(limit))).all()
+        rows = await self._read_unit(all_rows, query.order_by(manifests.c.id).limit(limit))
         return [_image_row(row) for row in rows]
 
     async def images_by_digest(self, repository_id: int, digests: Collection[str]) -> dict[str, ImageRow]:
         query = select(*_IMAGE_COLUMNS).where(
             manifests.c.repository_id == repository_id, manifests.c.digest.in_(list(digests))
         )
-        async with self._read() as conn:
-            return {row.digest: _image_row(row) for row in (await conn.execute(query)).all()}
+        return {row.digest: _image_row(row) for row in await self._read_unit(all_rows, query)}
 
     async def images_by_tag(self, repository_id: int, names: Collection[str]) -> dict[str, ImageRow]:
         query = (
@@ -92,8 +91,7 @@ class EcrImageStore(EcrSql):
             .join(manifests, manifests.c.id == tags.c.manifest_id)
             .where(tags.c.repository_id == repository_id, tags.c.name.in_(list(names)))
         )
-        async with self._read() as conn:
-            return {row.tag: _image_row(row) for row in (await conn.execute(query)).all()}
+        return {row.tag: _image_row(row) for row in await self._read_unit(all_rows, query)}
 
     async def image_id_page(
         self, repository_id: int, after: tuple[int, str] | None, limit: int, status: TagStatus
@@ -113,119 +111,34 @@ class EcrImageStore(EcrSql):
             query = query.where(
                 tuple_(manifests.c.id, tag_name) > tuple_(literal(after[0]), literal(after[1]))
             )
-        async with self._read() as conn:
-            rows = (await conn.execute(query.order_by(manifests.c.id, tag_name).limit(limit))).all()
+        rows = await self._read_unit(all_rows, query.order_by(manifests.c.id, tag_name).limit(limit))
         return [ImageIdRow(row.id, row.digest, row.name) for row in rows]
 
     async def image_facts(self, repository_id: int, ids: Collection[int]) -> ImageFacts:
         """Tags, sizes (ECR's: config + layers; an index, its largest child) and pull times of ``ids``."""
-        facts = ImageFacts()
         if not ids:
-            return facts
+            return ImageFacts()
         wanted = list(ids)
-        async with self._read() as conn:
-            tag_query = (
-                select(tags.c.manifest_id, tags.c.name)
-                .where(tags.c.manifest_id.in_(wanted))
-                .order_by(self._lexical(tags.c.name))
-            )
-            for manifest_id, name in (await conn.execute(tag_query)).all():
-                facts.tags.setdefault(manifest_id, []).append(name)
-            facts.sizes = await self._sizes(conn, repository_id, set(wanted), 0)
-            pull_query = select(ecr_image_pulls).where(ecr_image_pulls.c.manifest_id.in_(wanted))
-            facts.pulls = {r.manifest_id: r.last_pulled_at for r in (await conn.execute(pull_query)).all()}
-        return facts
-
-    async def _sizes(
-        self, conn: AsyncConnection, repository_id: int, ids: set[int], depth: int
-    ) -> dict[int, int]:
-        sums_query = (
-            select(manifest_references.c.manifest_id, func.sum(blobs.c.size))
-            .join(blobs, blobs.c.digest == manifest_references.c.digest)
-            .where(manifest_references.c.manifest_id.in_(list(ids)), manifest_references.c.kind == "blob")
-            .group_by(manifest_references.c.manifest_id)
+        tag_query = (
+            select(tags.c.manifest_id, tags.c.name)
+            .where(tags.c.manifest_id.in_(wanted))
+            .order_by(self._lexical(tags.c.name))
         )
-        sums = {mid: int(total or 0) for mid, total in (await conn.execute(sums_query)).all()}
-        child = manifests.alias("child")
-        children_query = (
-            select(manifest_references.c.manifest_id, child.c.id)
-            .join(
-                child,
-                and_(child.c.digest == manifest_references.c.digest, child.c.repository_id == repository_id),
-            )
-            .where(manifest_references.c.manifest_id.in_(list(ids)), manifest_references.c.kind == "manifest")
-        )
-        children: dict[int, list[int]] = {}
-        for parent, child_id in (await conn.execute(children_query)).all():
-            children.setdefault(parent, []).append(child_id)
-        nested = {c for found in children.values() for c in found}
-        child_sizes = (
-            await self._sizes(conn, repository_id, nested, depth + 1)
-            if nested and depth < MAX_INDEX_DEPTH
-            else {}
-        )
-        return {
-            i: max((child_sizes.get(c, 0) for c in children[i]), default=0)
-            if i in children
-            else sums.get(i, 0)
-            for i in ids
-        }
+        return await self._read_unit(_image_facts, repository_id, wanted, tag_query)
 
     async def has_parent_index(self, repository_id: int, digest: str) -> list[str]:
-        async with self._read() as conn:
-            return await self._parents(conn, repository_id, digest)
-
-    async def _parents(self, conn: AsyncConnection, repository_id: int, digest: str) -> list[str]:
-        query = (
-            select(manifests.c.digest)
-            .join(manifest_references, manifest_references.c.manifest_id == manifests.c.id)
-            .where(
-                manifests.c.repository_id == repository_id,
-                manifest_references.c.digest == digest,
-                manifest_references.c.kind == "manifest",
-            )
-        )
-        return list((await conn.execute(query)).scalars())
+        return await self._read_unit(_parents, repository_id, digest)
 
     # -- images: deleting -----------------------------------------------------------------------------
 
     async def delete_image_tag(self, repository_id: int, tag: str) -> DeleteOutcome:
         """Remove ``tag``; when it was the image's last tag remove the image too (ECR), unless an index in
         the repository still references it."""
-        async with self._write() as conn:
-            query = (
-                select(manifests.c.id, manifests.c.digest)
-                .join(tags, tags.c.manifest_id == manifests.c.id)
-                .where(tags.c.repository_id == repository_id, tags.c.name == tag)
-            )
-            row = (await conn.execute(query)).first()
-            if row is None:
-                return DeleteOutcome(found=False)
-            await conn.execute(delete(tags).where(tags.c.repository_id == repository_id, tags.c.name == tag))
-            others = select(exists().where(tags.c.manifest_id == row.id))
-            orphan = not (await conn.execute(others)).scalar() and not await self._parents(
-                conn, repository_id, row.digest
-            )
-            if orphan:
-                await conn.execute(delete(manifests).where(manifests.c.id == row.id))
-        return DeleteOutcome(found=True, digest=row.digest, tags=(tag,), manifest_deleted=orphan)
+        return await self._write_unit(_delete_image_tag, repository_id, tag)
 
     async def delete_image(self, repository_id: int, digest: str) -> DeleteOutcome:
         """Remove the image and all its tags, unless an index in the repository references it."""
-        async with self._write() as conn:
-            query = select(manifests.c.id).where(
-                manifests.c.repository_id == repository_id, manifests.c.digest == digest
-            )
-            manifest_id = (await conn.execute(query)).scalar()
-            if manifest_id is None:
-                return DeleteOutcome(found=False)
-            parents = await self._parents(conn, repository_id, digest)
-            if parents:
-                return DeleteOutcome(found=True, digest=digest, referenced_by=tuple(parents))
-            tag_query = select(tags.c.name).where(tags.c.manifest_id == manifest_id).order_by(tags.c.name)
-            names = tuple((await conn.execute(tag_query)).scalars())
-            await conn.execute(delete(manifests).where(manifests.c.id == manifest_id))
-        return DeleteOutcome(found=True, digest=digest, tags=names, manifest_deleted=True)
+        return await self._write_unit(_delete_image, repository_id, digest)
 
     # -- pull times -----------------------------------------------------------------------------------
 
@@ -244,8 +157,7 @@ class EcrImageStore(EcrSql):
         query = select(ecr_image_pulls.c.last_pulled_at).where(
             ecr_image_pulls.c.manifest_id == self._manifest_id(account, repository, digest).scalar_subquery()
         )
-        async with self._read() as conn:
-            found: datetime | None = (await conn.execute(query)).scalar()
+        found: datetime | None = await self._read_unit(scalar, query)
         return found
 
     async def record_pull(
@@ -262,9 +174,91 @@ class EcrImageStore(EcrSql):
                 where=ecr_image_pulls.c.last_pulled_at < stale_before,
             )
         )
-        async with self._write(bump=False) as conn:
-            await conn.execute(statement)
+        await self._write_unit(execute, statement, bump=False)
 
 
 def _image_row(row: Any) -> ImageRow:
     return ImageRow(row.id, row.digest, row.media_type, row.artifact_type, row.subject_digest, row.created_at)
+
+
+def _image_facts(conn: Connection, repository_id: int, wanted: list[int], tag_query: Any) -> ImageFacts:
+    facts = ImageFacts()
+    for manifest_id, name in conn.execute(tag_query).all():
+        facts.tags.setdefault(manifest_id, []).append(name)
+    facts.sizes = _sizes(conn, repository_id, set(wanted), 0)
+    pull_query = select(ecr_image_pulls).where(ecr_image_pulls.c.manifest_id.in_(wanted))
+    facts.pulls = {r.manifest_id: r.last_pulled_at for r in conn.execute(pull_query).all()}
+    return facts
+
+
+def _sizes(conn: Connection, repository_id: int, ids: set[int], depth: int) -> dict[int, int]:
+    sums_query = (
+        select(manifest_references.c.manifest_id, func.sum(blobs.c.size))
+        .join(blobs, blobs.c.digest == manifest_references.c.digest)
+        .where(manifest_references.c.manifest_id.in_(list(ids)), manifest_references.c.kind == "blob")
+        .group_by(manifest_references.c.manifest_id)
+    )
+    sums = {mid: int(total or 0) for mid, total in conn.execute(sums_query).all()}
+    child = manifests.alias("child")
+    children_query = (
+        select(manifest_references.c.manifest_id, child.c.id)
+        .join(
+            child,
+            and_(child.c.digest == manifest_references.c.digest, child.c.repository_id == repository_id),
+        )
+        .where(manifest_references.c.manifest_id.in_(list(ids)), manifest_references.c.kind == "manifest")
+    )
+    children: dict[int, list[int]] = {}
+    for parent, child_id in conn.execute(children_query).all():
+        children.setdefault(parent, []).append(child_id)
+    nested = {c for found in children.values() for c in found}
+    child_sizes = _sizes(conn, repository_id, nested, depth + 1) if nested and depth < MAX_INDEX_DEPTH else {}
+    return {
+        i: max((child_sizes.get(c, 0) for c in children[i]), default=0) if i in children else sums.get(i, 0)
+        for i in ids
+    }
+
+
+def _parents(conn: Connection, repository_id: int, digest: str) -> list[str]:
+    query = (
+        select(manifests.c.digest)
+        .join(manifest_references, manifest_references.c.manifest_id == manifests.c.id)
+        .where(
+            manifests.c.repository_id == repository_id,
+            manifest_references.c.digest == digest,
+            manifest_references.c.kind == "manifest",
+        )
+    )
+    return scalars(conn, query)
+
+
+def _delete_image_tag(conn: Connection, repository_id: int, tag: str) -> DeleteOutcome:
+    # The delete says which manifest the tag named when it went, so a push moving the tag meanwhile
+    # cannot make us report (or remove) the image it used to name.
+    removed = delete(tags).where(tags.c.repository_id == repository_id, tags.c.name == tag)
+    manifest_id = conn.execute(removed.returning(tags.c.manifest_id)).scalar()
+    if manifest_id is None:
+        return DeleteOutcome(found=False)
+    digest: str = conn.execute(select(manifests.c.digest).where(manifests.c.id == manifest_id)).scalar_one()
+    orphan = False
+    if not _parents(conn, repository_id, digest):
+        untagged = ~exists().where(tags.c.manifest_id == manifest_id)
+        gone = conn.execute(delete(manifests).where(manifests.c.id == manifest_id, untagged))
+        orphan = bool(gone.rowcount)
+    return DeleteOutcome(found=True, digest=digest, tags=(tag,), manifest_deleted=orphan)
+
+
+def _delete_image(conn: Connection, repository_id: int, digest: str) -> DeleteOutcome:
+    query = select(manifests.c.id).where(
+        manifests.c.repository_id == repository_id, manifests.c.digest == digest
+    )
+    manifest_id = conn.execute(query).scalar()
+    if manifest_id is None:
+        return DeleteOutcome(found=False)
+    parents = _parents(conn, repository_id, digest)
+    if parents:
+        return DeleteOutcome(found=True, digest=digest, referenced_by=tuple(parents))
+    tag_query = select(tags.c.name).where(tags.c.manifest_id == manifest_id).order_by(tags.c.name)
+    names = tuple(conn.execute(tag_query).scalars())
+    conn.execute(delete(manifests).where(manifests.c.id == manifest_id))
+    return DeleteOutcome(found=True, digest=digest, tags=names, manifest_deleted=True)

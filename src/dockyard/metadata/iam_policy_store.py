@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from dockyard.domain.identity import (
@@ -27,6 +28,7 @@ from dockyard.metadata.iam_tables import (
     iam_policies,
     iam_policy_versions,
 )
+from dockyard.metadata.unit_sql import all_rows, changed, execute, first, scalar
 
 MAX_VERSIONS = 5
 
@@ -36,30 +38,24 @@ class SqlPolicyStore(SqlStore):
 
     async def put_inline(self, account_id: str, kind: str, owner: str, name: str, document: str) -> None:
         values = {"account_id": account_id, "owner_kind": kind, "owner_name": owner, "policy_name": name}
-        async with self._write() as conn:
-            await conn.execute(
-                self._insert(iam_inline_policies)
-                .values(**values, document=document)
-                .on_conflict_do_update(index_elements=list(values), set_={"document": document})
-            )
+        statement = (
+            self._insert(iam_inline_policies)
+            .values(**values, document=document)
+            .on_conflict_do_update(index_elements=list(values), set_={"document": document})
+        )
+        await self._write_unit(execute, statement)
 
     async def get_inline(self, account_id: str, kind: str, owner: str, name: str) -> str | None:
-        query = select(iam_inline_policies.c.document).where(
-            _owner(iam_inline_policies, account_id, kind, owner), iam_inline_policies.c.policy_name == name
-        )
-        async with self._read() as conn:
-            document: str | None = await conn.scalar(query)
+        values = {"account_id": account_id, "kind": kind, "owner": owner, "name": name}
+        document: str | None = await self._read_unit(scalar, _INLINE_DOCUMENT, values)
         return document
 
     async def delete_inline(self, account_id: str, kind: str, owner: str, name: str) -> bool:
-        async with self._write() as conn:
-            result = await conn.execute(
-                delete(iam_inline_policies).where(
-                    _owner(iam_inline_policies, account_id, kind, owner),
-                    iam_inline_policies.c.policy_name == name,
-                )
-            )
-        return bool(result.rowcount)
+        statement = delete(iam_inline_policies).where(
+            _owner(iam_inline_policies, account_id, kind, owner),
+            iam_inline_policies.c.policy_name == name,
+        )
+        return await self._write_unit(changed, statement)
 
     async def inline_policies(self, account_id: str, kind: str, owner: str) -> list[tuple[str, str]]:
         """``(name, document)`` pairs, by name."""
@@ -68,45 +64,20 @@ class SqlPolicyStore(SqlStore):
             .where(_owner(iam_inline_policies, account_id, kind, owner))
             .order_by(self._lexical(iam_inline_policies.c.policy_name))
         )
-        async with self._read() as conn:
-            return [(r[0], r[1]) for r in (await conn.execute(query)).all()]
+        return [(r[0], r[1]) for r in await self._read_unit(all_rows, query)]
 
     # -- managed --------------------------------------------------------------------------------------
 
     async def create_policy(self, policy: ManagedPolicy, document: str) -> None:
         try:
-            async with self._write() as conn:
-                await conn.execute(
-                    iam_policies.insert().values(
-                        arn=policy.arn,
-                        account_id=policy.account_id,
-                        name=policy.name,
-                        path=policy.path,
-                        policy_id=policy.policy_id,
-                        default_version="v1",
-                        description=policy.description,
-                        next_version=2,
-                        created_at=policy.created_at,
-                        updated_at=policy.created_at,
-                    )
-                )
-                await conn.execute(
-                    iam_policy_versions.insert().values(
-                        policy_arn=policy.arn,
-                        version_id="v1",
-                        document=document,
-                        created_at=policy.created_at,
-                    )
-                )
+            await self._write_unit(_create_policy, policy, document)
         except IntegrityError:
             raise EntityAlreadyExists(
                 f"A policy called {policy.name} already exists. Duplicate names are not allowed."
             ) from None
 
     async def get_policy(self, arn: str) -> ManagedPolicy | None:
-        query = _policy_query().where(iam_policies.c.arn == arn)
-        async with self._read() as conn:
-            row = (await conn.execute(query)).first()
+        row = await self._read_unit(first, _POLICY_BY_ARN, {"arn": arn})
         return None if row is None else _policy(row)
 
     async def list_policies(
@@ -118,64 +89,21 @@ class SqlPolicyStore(SqlStore):
             "Local": iam_policies.c.account_id == account_id,
         }[scope]
         query = _policy_query().where(visible, iam_policies.c.path.startswith(path_prefix, autoescape=True))
-        async with self._read() as conn:
-            rows = (await conn.execute(query.order_by(self._lexical(iam_policies.c.name)))).all()
+        rows = await self._read_unit(all_rows, query.order_by(self._lexical(iam_policies.c.name)))
         policies = [_policy(r) for r in rows]
         return [p for p in policies if p.attachment_count] if only_attached else policies
 
     async def delete_policy(self, arn: str) -> None:
-        async with self._write() as conn:
-            attached = await conn.scalar(
-                select(func.count()).select_from(iam_attachments).where(iam_attachments.c.policy_arn == arn)
-            )
-            if attached:
-                raise DeleteConflict("Cannot delete a policy attached to entities.")
-            versions = await conn.scalar(
-                select(func.count())
-                .select_from(iam_policy_versions)
-                .where(iam_policy_versions.c.policy_arn == arn)
-            )
-            if versions and versions > 1:
-                raise DeleteConflict("Cannot delete a policy with non-default versions; delete them first.")
-            await conn.execute(delete(iam_policy_versions).where(iam_policy_versions.c.policy_arn == arn))
-            result = await conn.execute(delete(iam_policies).where(iam_policies.c.arn == arn))
-            if not result.rowcount:
-                raise NoSuchEntity(f"Policy {arn} was not found.")
+        await self._write_unit(_delete_policy, arn)
 
     async def create_version(
         self, arn: str, document: str, set_default: bool, now: datetime
     ) -> PolicyVersion:
-        async with self._write() as conn:
-            row = (await conn.execute(select(iam_policies).where(iam_policies.c.arn == arn))).first()
-            if row is None:
-                raise NoSuchEntity(f"Policy {arn} was not found.")
-            count = await conn.scalar(
-                select(func.count())
-                .select_from(iam_policy_versions)
-                .where(iam_policy_versions.c.policy_arn == arn)
-            )
-            if count is not None and count >= MAX_VERSIONS:
-                raise LimitExceeded(f"A managed policy can have up to {MAX_VERSIONS} versions.")
-            version = f"v{row.next_version}"
-            await conn.execute(
-                iam_policy_versions.insert().values(
-                    policy_arn=arn, version_id=version, document=document, created_at=now
-                )
-            )
-            changes: dict[str, Any] = {"next_version": row.next_version + 1, "updated_at": now}
-            if set_default:
-                changes["default_version"] = version
-            await conn.execute(update(iam_policies).where(iam_policies.c.arn == arn).values(**changes))
+        version = await self._write_unit(_create_version, arn, document, set_default, now)
         return PolicyVersion(arn, version, document, set_default, now)
 
     async def get_version(self, arn: str, version_id: str) -> PolicyVersion | None:
-        query = (
-            select(iam_policy_versions, iam_policies.c.default_version)
-            .join(iam_policies, iam_policies.c.arn == iam_policy_versions.c.policy_arn)
-            .where(iam_policy_versions.c.policy_arn == arn, iam_policy_versions.c.version_id == version_id)
-        )
-        async with self._read() as conn:
-            r = (await conn.execute(query)).first()
+        r = await self._read_unit(first, _VERSION, {"arn": arn, "version_id": version_id})
         return (
             None
             if r is None
@@ -188,66 +116,33 @@ class SqlPolicyStore(SqlStore):
             .join(iam_policies, iam_policies.c.arn == iam_policy_versions.c.policy_arn)
             .where(iam_policy_versions.c.policy_arn == arn)
         )
-        async with self._read() as conn:
-            rows = (await conn.execute(query)).all()
         versions = [
             PolicyVersion(arn, r.version_id, r.document, r.default_version == r.version_id, r.created_at)
-            for r in rows
+            for r in await self._read_unit(all_rows, query)
         ]
         return sorted(versions, key=lambda v: int(v.version_id.removeprefix("v")), reverse=True)
 
     async def delete_version(self, arn: str, version_id: str) -> None:
-        async with self._write() as conn:
-            default = await conn.scalar(
-                select(iam_policies.c.default_version).where(iam_policies.c.arn == arn)
-            )
-            if default is None:
-                raise NoSuchEntity(f"Policy {arn} was not found.")
-            if default == version_id:
-                raise DeleteConflict("Cannot delete the default version of a policy.")
-            result = await conn.execute(
-                delete(iam_policy_versions).where(
-                    iam_policy_versions.c.policy_arn == arn, iam_policy_versions.c.version_id == version_id
-                )
-            )
-            if not result.rowcount:
-                raise NoSuchEntity(f"Policy {arn} version {version_id} does not exist.")
+        await self._write_unit(_delete_version, arn, version_id)
 
     async def set_default_version(self, arn: str, version_id: str, now: datetime) -> None:
-        async with self._write() as conn:
-            exists = await conn.scalar(
-                select(func.count())
-                .select_from(iam_policy_versions)
-                .where(
-                    iam_policy_versions.c.policy_arn == arn, iam_policy_versions.c.version_id == version_id
-                )
-            )
-            if not exists:
-                raise NoSuchEntity(f"Policy {arn} version {version_id} does not exist.")
-            await conn.execute(
-                update(iam_policies)
-                .where(iam_policies.c.arn == arn)
-                .values(default_version=version_id, updated_at=now)
-            )
+        await self._write_unit(_set_default_version, arn, version_id, now)
 
     # -- attachments ----------------------------------------------------------------------------------
 
     async def attach(self, arn: str, account_id: str, kind: str, owner: str) -> None:
-        async with self._write() as conn:
-            await conn.execute(
-                self._insert(iam_attachments)
-                .values(policy_arn=arn, account_id=account_id, owner_kind=kind, owner_name=owner)
-                .on_conflict_do_nothing()
-            )
+        statement = (
+            self._insert(iam_attachments)
+            .values(policy_arn=arn, account_id=account_id, owner_kind=kind, owner_name=owner)
+            .on_conflict_do_nothing()
+        )
+        await self._write_unit(execute, statement)
 
     async def detach(self, arn: str, account_id: str, kind: str, owner: str) -> bool:
-        async with self._write() as conn:
-            result = await conn.execute(
-                delete(iam_attachments).where(
-                    iam_attachments.c.policy_arn == arn, _owner(iam_attachments, account_id, kind, owner)
-                )
-            )
-        return bool(result.rowcount)
+        statement = delete(iam_attachments).where(
+            iam_attachments.c.policy_arn == arn, _owner(iam_attachments, account_id, kind, owner)
+        )
+        return await self._write_unit(changed, statement)
 
     async def attached(self, account_id: str, kind: str, owner: str) -> list[tuple[str, str]]:
         """``(policy arn, policy name)`` of the managed policies attached to one owner."""
@@ -257,8 +152,7 @@ class SqlPolicyStore(SqlStore):
             .where(_owner(iam_attachments, account_id, kind, owner))
             .order_by(self._lexical(iam_policies.c.name))
         )
-        async with self._read() as conn:
-            return [(r[0], r[1]) for r in (await conn.execute(query)).all()]
+        return [(r[0], r[1]) for r in await self._read_unit(all_rows, query)]
 
     async def named_documents(self, account_id: str, owners: list[tuple[str, str]]) -> list[NamedDocument]:
         """The inline policies and the default versions of the attached managed policies of ``owners``
@@ -288,9 +182,7 @@ class SqlPolicyStore(SqlStore):
                 or_(*(_owner(iam_attachments, account_id, kind, name) for kind, name in owners)),
             )
         )
-        async with self._read() as conn:
-            inline_rows = (await conn.execute(inline)).all()
-            managed_rows = (await conn.execute(managed)).all()
+        inline_rows, managed_rows = await self._read_unit(_both, inline, managed)
         found: list[tuple[int, int, str, NamedDocument]] = []
         rank = {owner: index for index, owner in enumerate(owners)}
         for kind, owner, name, document in inline_rows:
@@ -307,8 +199,7 @@ class SqlPolicyStore(SqlStore):
             .where(iam_attachments.c.policy_arn == arn)
             .order_by(iam_attachments.c.owner_kind, iam_attachments.c.owner_name)
         )
-        async with self._read() as conn:
-            return [(r[0], r[1]) for r in (await conn.execute(query)).all()]
+        return [(r[0], r[1]) for r in await self._read_unit(all_rows, query)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,7 +213,7 @@ class NamedDocument:
     arn: str | None = None
 
 
-def _owner(table: Any, account_id: str, kind: str, owner: str) -> Any:
+def _owner(table: Any, account_id: Any, kind: Any, owner: Any) -> Any:
     return and_(table.c.account_id == account_id, table.c.owner_kind == kind, table.c.owner_name == owner)
 
 
@@ -335,6 +226,118 @@ def _policy_query() -> Any:
         .label("attachment_count")
     )
     return select(iam_policies, count)
+
+
+# Policy reads built once (values bound per call).
+_INLINE_DOCUMENT = select(iam_inline_policies.c.document).where(
+    _owner(iam_inline_policies, bindparam("account_id"), bindparam("kind"), bindparam("owner")),
+    iam_inline_policies.c.policy_name == bindparam("name"),
+)
+_POLICY_BY_ARN = _policy_query().where(iam_policies.c.arn == bindparam("arn"))
+_VERSION = (
+    select(iam_policy_versions, iam_policies.c.default_version)
+    .join(iam_policies, iam_policies.c.arn == iam_policy_versions.c.policy_arn)
+    .where(
+        iam_policy_versions.c.policy_arn == bindparam("arn"),
+        iam_policy_versions.c.version_id == bindparam("version_id"),
+    )
+)
+
+
+def _both(conn: Connection, first_query: Any, second_query: Any) -> tuple[list[Any], list[Any]]:
+    return list(conn.execute(first_query).all()), list(conn.execute(second_query).all())
+
+
+def _version_count(conn: Connection, arn: str) -> int:
+    query = (
+        select(func.count()).select_from(iam_policy_versions).where(iam_policy_versions.c.policy_arn == arn)
+    )
+    return int(conn.scalar(query) or 0)
+
+
+def _create_policy(conn: Connection, policy: ManagedPolicy, document: str) -> None:
+    conn.execute(
+        iam_policies.insert().values(
+            arn=policy.arn,
+            account_id=policy.account_id,
+            name=policy.name,
+            path=policy.path,
+            policy_id=policy.policy_id,
+            default_version="v1",
+            description=policy.description,
+            next_version=2,
+            created_at=policy.created_at,
+            updated_at=policy.created_at,
+        )
+    )
+    conn.execute(
+        iam_policy_versions.insert().values(
+            policy_arn=policy.arn, version_id="v1", document=document, created_at=policy.created_at
+        )
+    )
+
+
+def _delete_policy(conn: Connection, arn: str) -> None:
+    attached = conn.scalar(
+        select(func.count()).select_from(iam_attachments).where(iam_attachments.c.policy_arn == arn)
+    )
+    if attached:
+        raise DeleteConflict("Cannot delete a policy attached to entities.")
+    if _version_count(conn, arn) > 1:
+        raise DeleteConflict("Cannot delete a policy with non-default versions; delete them first.")
+    conn.execute(delete(iam_policy_versions).where(iam_policy_versions.c.policy_arn == arn))
+    if not conn.execute(delete(iam_policies).where(iam_policies.c.arn == arn)).rowcount:
+        raise NoSuchEntity(f"Policy {arn} was not found.")
+
+
+def _create_version(conn: Connection, arn: str, document: str, set_default: bool, now: datetime) -> str:
+    """The new version's id."""
+    row = conn.execute(select(iam_policies).where(iam_policies.c.arn == arn)).first()
+    if row is None:
+        raise NoSuchEntity(f"Policy {arn} was not found.")
+    if _version_count(conn, arn) >= MAX_VERSIONS:
+        raise LimitExceeded(f"A managed policy can have up to {MAX_VERSIONS} versions.")
+    version = f"v{row.next_version}"
+    conn.execute(
+        iam_policy_versions.insert().values(
+            policy_arn=arn, version_id=version, document=document, created_at=now
+        )
+    )
+    changes: dict[str, Any] = {"next_version": row.next_version + 1, "updated_at": now}
+    if set_default:
+        changes["default_version"] = version
+    conn.execute(update(iam_policies).where(iam_policies.c.arn == arn).values(**changes))
+    return version
+
+
+def _delete_version(conn: Connection, arn: str, version_id: str) -> None:
+    default = conn.scalar(select(iam_policies.c.default_version).where(iam_policies.c.arn == arn))
+    if default is None:
+        raise NoSuchEntity(f"Policy {arn} was not found.")
+    if default == version_id:
+        raise DeleteConflict("Cannot delete the default version of a policy.")
+    result = conn.execute(
+        delete(iam_policy_versions).where(
+            iam_policy_versions.c.policy_arn == arn, iam_policy_versions.c.version_id == version_id
+        )
+    )
+    if not result.rowcount:
+        raise NoSuchEntity(f"Policy {arn} version {version_id} does not exist.")
+
+
+def _set_default_version(conn: Connection, arn: str, version_id: str, now: datetime) -> None:
+    found = conn.scalar(
+        select(func.count())
+        .select_from(iam_policy_versions)
+        .where(iam_policy_versions.c.policy_arn == arn, iam_policy_versions.c.version_id == version_id)
+    )
+    if not found:
+        raise NoSuchEntity(f"Policy {arn} version {version_id} does not exist.")
+    conn.execute(
+        update(iam_policies)
+        .where(iam_policies.c.arn == arn)
+        .values(default_version=version_id, updated_at=now)
+    )
 
 
 def _policy(r: Any) -> ManagedPolicy:

@@ -6,16 +6,19 @@ through the ``C`` collation where the database would otherwise sort by locale.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import and_, delete, func, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dockyard.domain.errors import ManifestBlobUnknown, TagImmutable
+from dockyard.domain.errors import ManifestBlobUnknown, NameUnknown, TagImmutable
 from dockyard.domain.records import ImageSummary, ManifestRecord, NewManifest, Referrer, Repository, Upload
 from dockyard.metadata.base import SqlStore
+from dockyard.metadata.statements import core_statements
 from dockyard.metadata.tables import (
     blobs,
     manifest_references,
@@ -25,42 +28,43 @@ from dockyard.metadata.tables import (
     tags,
     uploads,
 )
-
-_MANIFEST_COLUMNS = (
-    manifests.c.digest,
-    manifests.c.media_type,
-    manifests.c.content,
-    manifests.c.artifact_type,
-    manifests.c.subject_digest,
-    manifests.c.annotations,
-    manifests.c.created_at,
-)
+from dockyard.ports import Clock
 
 
 class SqlMetadataStore(SqlStore):
+    def __init__(self, engine: AsyncEngine, clock: Clock) -> None:
+        super().__init__(engine, clock)
+        self._sql = core_statements(self._dialect)
+
+    async def _repository_write(self, fn: Callable[..., None], /, *args: Any) -> None:
+        """A write into a repository, which may be deleted while a push to it is under way: the foreign
+        key then refuses the rows, and the caller hears ``NAME_UNKNOWN`` (the only constraint these writes
+        can break; every other conflict is settled with ``ON CONFLICT``)."""
+        try:
+            await self._write_unit(fn, *args)
+        except IntegrityError:
+            raise NameUnknown("repository name not known to registry") from None
+
     # -- repositories ---------------------------------------------------------------------------------
 
     async def create_repository(self, account: str, name: str) -> Repository:
-        async with self._write() as conn:
-            await conn.execute(
-                self._insert(repositories)
-                .values(account_id=account, name=name, created_at=self._clock.now())
-                .on_conflict_do_nothing(index_elements=["account_id", "name"])
-            )
-            row = (await conn.execute(_repository_query(account, name))).one()
-        return _repository(row)
+        return await self._write_unit(self._create_repository, account, name)
+
+    def _create_repository(self, conn: Connection, account: str, name: str) -> Repository:
+        conn.execute(
+            self._insert(repositories)
+            .values(account_id=account, name=name, created_at=self._clock.now())
+            .on_conflict_do_nothing(index_elements=["account_id", "name"])
+        )
+        return _repository(conn.execute(self._sql.get_repository, {"account": account, "name": name}).one())
 
     async def get_repository(self, account: str, name: str) -> Repository | None:
-        async with self._read() as conn:
-            row = (await conn.execute(_repository_query(account, name))).first()
+        row = await self._read_unit(_first, self._sql.get_repository, {"account": account, "name": name})
         return None if row is None else _repository(row)
 
     async def delete_repository(self, account: str, name: str) -> bool:
-        async with self._write() as conn:
-            result = await conn.execute(
-                delete(repositories).where(repositories.c.account_id == account, repositories.c.name == name)
-            )
-        return bool(result.rowcount)
+        query = delete(repositories).where(repositories.c.account_id == account, repositories.c.name == name)
+        return await self._write_unit(_deleted, query)
 
     async def list_repositories(self, account: str, last: str | None, limit: int | None) -> list[str]:
         name = self._lexical(repositories.c.name)
@@ -69,44 +73,24 @@ class SqlMetadataStore(SqlStore):
             query = query.where(name > _before_nul(last))
         if limit is not None:
             query = query.limit(limit)
-        async with self._read() as conn:
-            return list((await conn.execute(query)).scalars())
+        return await self._read_unit(_scalars, query)
 
     # -- blobs ----------------------------------------------------------------------------------------
 
     async def link_blob(self, repository_id: int, digest: str, size: int) -> None:
-        async with self._write() as conn:
-            await self._link(conn, repository_id, digest, size)
+        await self._repository_write(self._link, repository_id, digest, size)
 
-    async def _link(self, conn: AsyncConnection, repository_id: int, digest: str, size: int) -> None:
+    def _link(self, conn: Connection, repository_id: int, digest: str, size: int) -> None:
         now = self._clock.now()
-        await conn.execute(
-            self._insert(blobs)
-            .values(digest=digest, size=size, created_at=now)
-            .on_conflict_do_nothing(index_elements=["digest"])
-        )
-        await conn.execute(
-            self._insert(repository_blobs)
-            .values(repository_id=repository_id, digest=digest, created_at=now)
-            .on_conflict_do_nothing(index_elements=["repository_id", "digest"])
-        )
+        conn.execute(self._sql.insert_blob, {"digest": digest, "size": size, "now": now})
+        conn.execute(self._sql.link_blob, {"repository_id": repository_id, "digest": digest, "now": now})
 
     async def linked_blob_size(self, repository_id: int, digest: str) -> int | None:
-        query = (
-            select(blobs.c.size)
-            .join(repository_blobs, repository_blobs.c.digest == blobs.c.digest)
-            .where(repository_blobs.c.repository_id == repository_id, blobs.c.digest == digest)
-        )
-        async with self._read() as conn:
-            size: int | None = (await conn.execute(query)).scalar()
-        return size
+        values = {"repository_id": repository_id, "digest": digest}
+        return await self._read_unit(_scalar_int, self._sql.linked_blob_size, values)
 
     async def blob_size(self, digest: str) -> int | None:
-        async with self._read() as conn:
-            size: int | None = (
-                await conn.execute(select(blobs.c.size).where(blobs.c.digest == digest))
-            ).scalar()
-        return size
+        return await self._read_unit(_scalar_int, select(blobs.c.size).where(blobs.c.digest == digest))
 
     async def repositories_with_blob(self, account: str, digest: str, limit: int = 50) -> list[str]:
         query = (
@@ -116,38 +100,31 @@ class SqlMetadataStore(SqlStore):
             .order_by(repositories.c.name)
             .limit(limit)
         )
-        async with self._read() as conn:
-            return list((await conn.execute(query)).scalars())
+        return await self._read_unit(_scalars, query)
 
     async def unlink_blob(self, repository_id: int, digest: str) -> bool:
-        async with self._write() as conn:
-            result = await conn.execute(
-                delete(repository_blobs).where(
-                    repository_blobs.c.repository_id == repository_id, repository_blobs.c.digest == digest
-                )
-            )
-        return bool(result.rowcount)
+        query = delete(repository_blobs).where(
+            repository_blobs.c.repository_id == repository_id, repository_blobs.c.digest == digest
+        )
+        return await self._write_unit(_deleted, query)
 
     # -- uploads --------------------------------------------------------------------------------------
 
     async def create_upload(self, upload: Upload) -> None:
-        async with self._write() as conn:
-            await conn.execute(
-                uploads.insert().values(
-                    id=upload.id,
-                    repository_id=upload.repository_id,
-                    size=upload.size,
-                    started_at=upload.started_at,
-                    updated_at=upload.updated_at,
-                )
-            )
+        values = {
+            "id": upload.id,
+            "repository_id": upload.repository_id,
+            "size": upload.size,
+            "started_at": upload.started_at,
+            "updated_at": upload.updated_at,
+        }
+        await self._repository_write(_execute, self._sql.create_upload, values)
 
     async def get_upload(self, repository_id: int, upload_id: str) -> Upload | None:
         if "\x00" in upload_id:  # a client's string; PostgreSQL text cannot hold NUL, and no id has one
             return None
-        query = select(uploads).where(uploads.c.id == upload_id, uploads.c.repository_id == repository_id)
-        async with self._read() as conn:
-            row = (await conn.execute(query)).first()
+        values = {"upload_id": upload_id, "repository_id": repository_id}
+        row = await self._read_unit(_first, self._sql.get_upload, values)
         return (
             None
             if row is None
@@ -155,144 +132,91 @@ class SqlMetadataStore(SqlStore):
         )
 
     async def set_upload_size(self, upload_id: str, size: int, at: datetime) -> None:
-        async with self._write() as conn:
-            await conn.execute(
-                update(uploads).where(uploads.c.id == upload_id).values(size=size, updated_at=at)
-            )
+        values = {"upload_id": upload_id, "size": size, "at": at}
+        await self._write_unit(_execute, self._sql.set_upload_size, values)
 
     async def finish_upload(self, upload_id: str, repository_id: int, digest: str, size: int) -> None:
-        async with self._write() as conn:
-            await self._link(conn, repository_id, digest, size)
-            await conn.execute(delete(uploads).where(uploads.c.id == upload_id))
+        await self._repository_write(self._finish_upload, upload_id, repository_id, digest, size)
+
+    def _finish_upload(
+        self, conn: Connection, upload_id: str, repository_id: int, digest: str, size: int
+    ) -> None:
+        self._link(conn, repository_id, digest, size)
+        conn.execute(self._sql.delete_upload, {"upload_id": upload_id})
 
     async def delete_upload(self, upload_id: str) -> None:
-        async with self._write() as conn:
-            await conn.execute(delete(uploads).where(uploads.c.id == upload_id))
+        await self._write_unit(_execute, self._sql.delete_upload, {"upload_id": upload_id})
 
     async def stale_uploads(self, before: datetime) -> list[str]:
-        async with self._read() as conn:
-            rows = await conn.execute(select(uploads.c.id).where(uploads.c.updated_at < before))
-            return list(rows.scalars())
+        return await self._read_unit(_scalars, select(uploads.c.id).where(uploads.c.updated_at < before))
 
     # -- manifests and tags ---------------------------------------------------------------------------
 
     async def put_manifest(
         self, repository_id: int, new: NewManifest, *, immutable_tag: bool = False
     ) -> None:
-        async with self._write() as conn:
-            if immutable_tag and new.tag is not None:
-                await self._refuse_existing_tag(conn, repository_id, new.tag)
-            await self._require(conn, repository_blobs, repository_id, new.blob_references)
-            await self._require(conn, manifests, repository_id, new.manifest_references)
-            manifest_id = await self._upsert_manifest(conn, repository_id, new)
-            if new.tag is not None:
-                now = self._clock.now()
-                await conn.execute(
-                    self._insert(tags)
-                    .values(
-                        repository_id=repository_id, name=new.tag, manifest_id=manifest_id, updated_at=now
-                    )
-                    .on_conflict_do_update(
-                        index_elements=["repository_id", "name"],
-                        set_={"manifest_id": manifest_id, "updated_at": now},
-                    )
-                )
+        await self._repository_write(self._put_manifest, repository_id, new, immutable_tag)
 
-    async def _refuse_existing_tag(self, conn: AsyncConnection, repository_id: int, tag: str) -> None:
-        query = select(tags.c.manifest_id).where(tags.c.repository_id == repository_id, tags.c.name == tag)
-        if (await conn.execute(query)).first() is not None:
-            raise TagImmutable(f"tag {tag} exists and is immutable", tag=tag)
-
-    async def _require(
-        self, conn: AsyncConnection, table: Table, repository_id: int, digests: Iterable[str]
+    def _put_manifest(
+        self, conn: Connection, repository_id: int, new: NewManifest, immutable_tag: bool
     ) -> None:
-        wanted = list(digests)
-        if not wanted:
-            return
-        query = select(table.c.digest).where(
-            table.c.repository_id == repository_id, table.c.digest.in_(wanted)
-        )
-        found = set((await conn.execute(query)).scalars())
-        for digest in wanted:
-            if digest not in found:
-                kind = "manifest" if table is manifests else "blob"
-                raise ManifestBlobUnknown(f"blob unknown to registry: {digest}", digest=digest, kind=kind)
+        sql = self._sql
+        _require(conn, sql.linked_digests, "blob", repository_id, new.blob_references)
+        _require(conn, sql.manifest_digests, "manifest", repository_id, new.manifest_references)
+        manifest_id = self._upsert_manifest(conn, repository_id, new)
+        if new.tag is not None:
+            values = {"repository_id": repository_id, "tag": new.tag, "manifest_id": manifest_id}
+            if not immutable_tag:
+                conn.execute(sql.upsert_tag, {**values, "now": self._clock.now()})
+            elif not conn.execute(sql.insert_tag, {**values, "now": self._clock.now()}).rowcount:
+                # The tag exists (or a concurrent push just made it): the unit rolls back, nothing stored.
+                raise TagImmutable(f"tag {new.tag} exists and is immutable", tag=new.tag)
 
-    async def _upsert_manifest(self, conn: AsyncConnection, repository_id: int, new: NewManifest) -> int:
+    def _upsert_manifest(self, conn: Connection, repository_id: int, new: NewManifest) -> int:
         record = new.record
-        inserted = await conn.execute(
-            self._insert(manifests)
-            .values(
-                repository_id=repository_id,
-                digest=record.digest,
-                media_type=record.media_type,
-                artifact_type=record.artifact_type,
-                subject_digest=record.subject,
-                annotations=record.annotations or None,
-                content=record.content,
-                size=len(record.content),
-                created_at=self._clock.now(),
-            )
-            .on_conflict_do_nothing(index_elements=["repository_id", "digest"])
-            .returning(manifests.c.id)
-        )
-        manifest_id = inserted.scalar()
+        values = {
+            "repository_id": repository_id,
+            "digest": record.digest,
+            "media_type": record.media_type,
+            "artifact_type": record.artifact_type,
+            "subject_digest": record.subject,
+            "annotations": record.annotations or None,
+            "content": record.content,
+            "size": len(record.content),
+            "created_at": self._clock.now(),
+        }
+        manifest_id = conn.execute(self._sql.insert_manifest, values).scalar()
         if manifest_id is None:
-            query = select(manifests.c.id).where(
-                manifests.c.repository_id == repository_id, manifests.c.digest == record.digest
-            )
-            found: int = (await conn.execute(query)).scalar_one()
+            where = {"repository_id": repository_id, "digest": record.digest}
+            found: int = conn.execute(self._sql.manifest_id, where).scalar_one()
             return found
         references = [{"manifest_id": manifest_id, "digest": d, "kind": "blob"} for d in new.blob_references]
         references += [
             {"manifest_id": manifest_id, "digest": d, "kind": "manifest"} for d in new.manifest_references
         ]
         if references:
-            await conn.execute(manifest_references.insert(), references)
+            conn.execute(self._sql.insert_references, references)
         return int(manifest_id)
 
     async def get_manifest(self, account: str, repository: str, digest: str) -> ManifestRecord | None:
-        query = (
-            select(*_MANIFEST_COLUMNS)
-            .join(repositories, repositories.c.id == manifests.c.repository_id)
-            .where(
-                repositories.c.account_id == account,
-                repositories.c.name == repository,
-                manifests.c.digest == digest,
-            )
-        )
-        async with self._read() as conn:
-            row = (await conn.execute(query)).first()
+        values = {"account": account, "name": repository, "digest": digest}
+        row = await self._read_unit(_first, self._sql.get_manifest, values)
         return None if row is None else _manifest(row)
 
     async def get_tagged_manifest(self, account: str, repository: str, tag: str) -> ManifestRecord | None:
-        query = (
-            select(*_MANIFEST_COLUMNS)
-            .join(tags, tags.c.manifest_id == manifests.c.id)
-            .join(repositories, repositories.c.id == tags.c.repository_id)
-            .where(
-                repositories.c.account_id == account, repositories.c.name == repository, tags.c.name == tag
-            )
-        )
-        async with self._read() as conn:
-            row = (await conn.execute(query)).first()
+        values = {"account": account, "name": repository, "tag": tag}
+        row = await self._read_unit(_first, self._sql.get_tagged_manifest, values)
         return None if row is None else _manifest(row)
 
     async def delete_manifest(self, repository_id: int, digest: str) -> bool:
-        async with self._write() as conn:
-            result = await conn.execute(
-                delete(manifests).where(
-                    manifests.c.repository_id == repository_id, manifests.c.digest == digest
-                )
-            )
-        return bool(result.rowcount)
+        query = delete(manifests).where(
+            manifests.c.repository_id == repository_id, manifests.c.digest == digest
+        )
+        return await self._write_unit(_deleted, query)
 
     async def delete_tag(self, repository_id: int, tag: str) -> bool:
-        async with self._write() as conn:
-            result = await conn.execute(
-                delete(tags).where(tags.c.repository_id == repository_id, tags.c.name == tag)
-            )
-        return bool(result.rowcount)
+        query = delete(tags).where(tags.c.repository_id == repository_id, tags.c.name == tag)
+        return await self._write_unit(_deleted, query)
 
     async def list_tags(self, repository_id: int, last: str | None, limit: int | None) -> list[str]:
         name = self._lexical(tags.c.name)
@@ -301,8 +225,7 @@ class SqlMetadataStore(SqlStore):
             query = query.where(name > _before_nul(last))
         if limit is not None:
             query = query.limit(limit)
-        async with self._read() as conn:
-            return list((await conn.execute(query)).scalars())
+        return await self._read_unit(_scalars, query)
 
     async def list_referrers(self, repository_id: int, subject: str) -> list[Referrer]:
         query = (
@@ -316,8 +239,7 @@ class SqlMetadataStore(SqlStore):
             .where(and_(manifests.c.repository_id == repository_id, manifests.c.subject_digest == subject))
             .order_by(manifests.c.id)
         )
-        async with self._read() as conn:
-            rows = (await conn.execute(query)).all()
+        rows = await self._read_unit(_all, query)
         return [
             Referrer(r.digest, r.media_type, r.size, r.artifact_type, dict(r.annotations or {})) for r in rows
         ]
@@ -343,10 +265,12 @@ class SqlMetadataStore(SqlStore):
             .where(manifests.c.repository_id == repository_id)
             .order_by(manifests.c.created_at.desc(), manifests.c.id.desc())
         )
-        tag_query = select(tags.c.manifest_id, tags.c.name).where(tags.c.repository_id == repository_id)
-        async with self._read() as conn:
-            rows = (await conn.execute(query)).all()
-            tag_rows = (await conn.execute(tag_query.order_by(self._lexical(tags.c.name)))).all()
+        tag_query = (
+            select(tags.c.manifest_id, tags.c.name)
+            .where(tags.c.repository_id == repository_id)
+            .order_by(self._lexical(tags.c.name))
+        )
+        rows, tag_rows = await self._read_unit(_all_of_both, query, tag_query)
         by_manifest: dict[int, list[str]] = {}
         for manifest_id, name in tag_rows:
             by_manifest.setdefault(manifest_id, []).append(name)
@@ -362,8 +286,44 @@ class SqlMetadataStore(SqlStore):
         ]
 
 
-def _repository_query(account: str, name: str) -> Any:
-    return select(repositories).where(repositories.c.account_id == account, repositories.c.name == name)
+def _execute(conn: Connection, query: Any, values: dict[str, Any] | None = None) -> None:
+    conn.execute(query, values)
+
+
+def _deleted(conn: Connection, query: Any) -> bool:
+    return bool(conn.execute(query).rowcount)
+
+
+def _first(conn: Connection, query: Any, values: dict[str, Any] | None = None) -> Any:
+    return conn.execute(query, values).first()
+
+
+def _all(conn: Connection, query: Any) -> list[Any]:
+    return list(conn.execute(query).all())
+
+
+def _all_of_both(conn: Connection, first: Any, second: Any) -> tuple[list[Any], list[Any]]:
+    return list(conn.execute(first).all()), list(conn.execute(second).all())
+
+
+def _scalars(conn: Connection, query: Any) -> list[Any]:
+    return list(conn.execute(query).scalars())
+
+
+def _scalar_int(conn: Connection, query: Any, values: dict[str, Any] | None = None) -> int | None:
+    value: int | None = conn.execute(query, values).scalar()
+    return value
+
+
+def _require(conn: Connection, query: Any, kind: str, repository_id: int, digests: Iterable[str]) -> None:
+    """Every one of ``digests`` is in the repository (``query`` selects those that are)."""
+    wanted = list(digests)
+    if not wanted:
+        return
+    found = set(conn.execute(query, {"repository_id": repository_id, "digests": wanted}).scalars())
+    for digest in wanted:
+        if digest not in found:
+            raise ManifestBlobUnknown(f"blob unknown to registry: {digest}", digest=digest, kind=kind)
 
 
 def _repository(row: Any) -> Repository:

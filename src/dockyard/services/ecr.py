@@ -15,10 +15,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from dockyard.caching import SignalCache
 from dockyard.domain.iam.errors import MalformedPolicyDocument
 from dockyard.domain.iam.policy import parse_policy
 from dockyard.metadata.ecr_store import EcrStore
-from dockyard.ports import Clock
+from dockyard.ports import ChangeSignal, Clock
 from dockyard.services.ecr_tokens import PageTokens, TokenIssuer
 from dockyard.services.ecr_types import (
     EcrRepository,
@@ -123,9 +124,18 @@ def check_encryption(encryption_type: str, kms_key: str | None) -> None:
 
 class EcrRepositories:
     def __init__(
-        self, store: EcrStore, clock: Clock, config: EcrConfig, pages: PageTokens, issuer: TokenIssuer
+        self,
+        store: EcrStore,
+        clock: Clock,
+        config: EcrConfig,
+        pages: PageTokens,
+        issuer: TokenIssuer,
+        settings_signal: ChangeSignal,
     ) -> None:
+        """``settings_signal`` moves whenever a repository's settings change or a repository comes or goes
+        (every ECR write bumps it), so the tag-mutability rules a push consults can be cached on it."""
         self.store = store
+        self._rules = SignalCache(settings_signal, 4096)
         self.clock = clock
         self.config = config
         self.pages = pages
@@ -166,7 +176,7 @@ class EcrRepositories:
 
     async def is_immutable(self, repository_id: int, tag: str) -> bool:
         """:class:`~dockyard.ports.TagRules` for manifest pushes over ``/v2/``."""
-        found = await self.store.repository_by_id(repository_id)
+        found = await self._rules.get(repository_id, lambda: self.store.repository_by_id(repository_id))
         if found is None:
             return False
         return tag_is_immutable(found.settings.mutability, found.settings.exclusion_filters, tag)

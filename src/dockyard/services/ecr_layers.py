@@ -103,6 +103,9 @@ class EcrLayers:
                 f"The layer with digest '{parsed}' does not exist in the repository with name '{name}' "
                 f"in the registry with id '{repository.account_id}'"
             )
+        direct = await self.registry.blob_url(parsed)
+        if direct is not None:  # blobs in S3: a presigned S3 URL, as ECR's own
+            return direct
         expires = self.clock.now() + self.config.download_lifetime
         query = self.signer.sign(repository.account_id, name, str(parsed), expires)
         return f"{base_url.rstrip('/')}{DOWNLOAD_PATH}?{urlencode(query)}"

@@ -67,6 +67,12 @@ class SigningKey:
     def hex(self) -> str:
         return self._key.hex()
 
+    def replace(self, key: bytes) -> None:
+        """Use ``key`` from now on (a key loaded from the database once the server starts)."""
+        if len(key) < 32:
+            raise ValueError("the signing key needs at least 32 bytes")
+        self._key = key
+
     def mac(self, purpose: str, payload: bytes) -> str:
         return _b64(hmac.new(self._key, purpose.encode() + b"\x00" + payload, hashlib.sha256).digest())
 
@@ -114,43 +120,45 @@ class TokenKeyRing:
     per key. New passwords are signed with the newest key; any key still in the file verifies. Rotation
     (:meth:`rotate`) puts a new key first and keeps each older key until every password it signed has
     expired, so nobody is logged out. Processes re-read the file when it changes (looked at at most once a
-    second, and at once when a password names a key they do not know)."""
+    second, and at once when a password names a key they do not know).
+
+    Without a ``path`` the ring holds what :meth:`use` gives it: replicas keep it in the database
+    (``services.server_keys``) and reload it when it changes."""
 
     FILE = "registry-token-keys"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | None, keys: str | None = None) -> None:
         self.path = path
         self._keys: list[tuple[str, int, SigningKey]] = []
         self._stamp: tuple[int, int] | None = None
         self._checked = 0.0
-        self._load(force=True)
+        if keys is not None:
+            self.use(keys)
+        else:
+            self._load(force=True)
+
+    def use(self, text: str) -> None:
+        """Hold the keys of ``text`` (the key file's format), newest first."""
+        self._keys = parse_key_lines(text)
 
     @classmethod
     def from_data_dir(cls, data_dir: Path) -> TokenKeyRing:
         path = data_dir / cls.FILE
         if not path.exists():
             data_dir.mkdir(parents=True, exist_ok=True)
-            line = f"{secrets.token_hex(4)} {int(time.time())} {secrets.token_hex(32)}\n"
-            _write_new(path, line, exclusive=True)
+            _write_new(path, new_key_line(), exclusive=True)
         return cls(path)
 
     def _load(self, *, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self._checked < 1.0:
+        if self.path is None or (not force and now - self._checked < 1.0):
             return
         self._checked = now
         stat = os.stat(self.path)
         stamp = (stat.st_mtime_ns, stat.st_ino)
         if stamp == self._stamp:
             return
-        keys = []
-        for line in self.path.read_text().splitlines():
-            parts = line.split()
-            if len(parts) == 3:
-                keys.append((parts[0], int(parts[1]), SigningKey(bytes.fromhex(parts[2]))))
-        if not keys:
-            raise ValueError(f"no registry token keys in {self.path}")
-        self._keys, self._stamp = keys, stamp
+        self._keys, self._stamp = parse_key_lines(self.path.read_text()), stamp
 
     def current(self) -> tuple[str, SigningKey]:
         self._load()
@@ -172,24 +180,53 @@ class TokenKeyRing:
         self._load(force=True)
         return [kid for kid, _, _ in self._keys]
 
+    def text(self) -> str:
+        """The keys in the key file's format."""
+        return "".join(f"{kid} {created} {key.hex()}\n" for kid, created, key in self._keys)
+
     def rotate(self, now: datetime, lifetime: timedelta) -> tuple[str, list[str]]:
         """A new key first; older keys kept while a password they signed may still be valid (an older key
         stopped signing when the next one was created). Returns the new key id and the retired ones."""
+        if self.path is None:
+            raise ValueError("this key ring is kept in the database: rotate it there (ServerKeys)")
         self._load(force=True)
-        created = int(now.timestamp())
-        kid = secrets.token_hex(4)
-        lines = [f"{kid} {created} {secrets.token_hex(32)}"]
-        retired = []
-        superseded_at = created
-        for old_kid, old_created, key in self._keys:
-            if superseded_at + lifetime.total_seconds() > created:
-                lines.append(f"{old_kid} {old_created} {key.hex()}")
-            else:
-                retired.append(old_kid)
-            superseded_at = old_created
-        _write_new(self.path, "\n".join(lines) + "\n", exclusive=False)
+        text, kid, retired = rotated_key_lines(self.text(), now, lifetime)
+        _write_new(self.path, text, exclusive=False)
         self._load(force=True)
         return kid, retired
+
+
+def new_key_line(now: float | None = None) -> str:
+    """A fresh key in the key file's format: ``<key id> <created, epoch seconds> <hex key>``."""
+    created = int(time.time() if now is None else now)
+    return f"{secrets.token_hex(4)} {created} {secrets.token_hex(32)}\n"
+
+
+def parse_key_lines(text: str) -> list[tuple[str, int, SigningKey]]:
+    keys = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 3:
+            keys.append((parts[0], int(parts[1]), SigningKey(bytes.fromhex(parts[2]))))
+    if not keys:
+        raise ValueError("no registry token keys")
+    return keys
+
+
+def rotated_key_lines(text: str, now: datetime, lifetime: timedelta) -> tuple[str, str, list[str]]:
+    """``text`` with a new key first and the keys no unexpired password needs dropped: the new text, the
+    new key id and the retired ids."""
+    created = int(now.timestamp())
+    fresh = new_key_line(created)
+    lines, retired = [fresh.strip()], []
+    superseded_at = created
+    for old_kid, old_created, key in parse_key_lines(text):
+        if superseded_at + lifetime.total_seconds() > created:
+            lines.append(f"{old_kid} {old_created} {key.hex()}")
+        else:
+            retired.append(old_kid)
+        superseded_at = old_created
+    return "\n".join(lines) + "\n", fresh.split()[0], retired
 
 
 def _write_new(path: Path, text: str, *, exclusive: bool) -> None:

@@ -56,6 +56,19 @@ _ECR_FULL = json.dumps(
     }
 )
 
+_ECR_PUBLIC_READ = (
+    "ecr-public:GetAuthorizationToken",
+    "sts:GetServiceBearerToken",
+    "ecr-public:BatchCheckLayerAvailability",
+    "ecr-public:GetRepositoryPolicy",
+    "ecr-public:DescribeRepositories",
+    "ecr-public:DescribeRegistries",
+    "ecr-public:DescribeImages",
+    "ecr-public:DescribeImageTags",
+    "ecr-public:GetRepositoryCatalogData",
+    "ecr-public:GetRegistryCatalogData",
+)
+
 BUILTIN_POLICIES: tuple[BuiltinPolicy, ...] = (
     BuiltinPolicy(
         "AmazonEC2ContainerRegistryReadOnly",
@@ -88,5 +101,27 @@ BUILTIN_POLICIES: tuple[BuiltinPolicy, ...] = (
         "AmazonEC2ContainerRegistryFullAccess",
         "Provides administrative access to Amazon ECR resources",
         _ECR_FULL,
+    ),
+    BuiltinPolicy(
+        "AmazonElasticContainerRegistryPublicReadOnly",
+        "Provides read-only access to Amazon ECR Public repositories.",
+        _allow(*_ECR_PUBLIC_READ),
+    ),
+    BuiltinPolicy(
+        "AmazonElasticContainerRegistryPublicPowerUser",
+        "Provides full access to Amazon ECR Public repositories, but does not allow repository deletion or "
+        "policy changes.",
+        _allow(
+            *_ECR_PUBLIC_READ,
+            "ecr-public:InitiateLayerUpload",
+            "ecr-public:UploadLayerPart",
+            "ecr-public:CompleteLayerUpload",
+            "ecr-public:PutImage",
+        ),
+    ),
+    BuiltinPolicy(
+        "AmazonElasticContainerRegistryPublicFullAccess",
+        "Provides administrative access to Amazon ECR Public repositories.",
+        _allow("ecr-public:*", "sts:GetServiceBearerToken"),
     ),
 )

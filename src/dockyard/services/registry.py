@@ -20,7 +20,6 @@ from dockyard.domain.errors import (
     ManifestUnknown,
     NameUnknown,
     RangeInvalid,
-    SizeInvalid,
 )
 from dockyard.domain.records import Repository, Upload
 from dockyard.domain.reference import validate_name
@@ -102,6 +101,10 @@ class RegistryService:
             raise BlobUnknown("blob unknown to registry", digest=str(digest))
         return size
 
+    async def blob_url(self, digest: Digest) -> str | None:
+        """A short-lived direct URL for a blob the caller was found able to read, when storage has one."""
+        return await self.blobs.download_url(digest)
+
     async def delete_blob(self, account: str, name: str, digest: Digest) -> None:
         repository = await self.repository(account, name)
         if not await self.store.unlink_blob(repository.id, str(digest)):
@@ -172,7 +175,7 @@ class RegistryService:
             state = await self.upload(account, name, upload_id)
             if start is not None and start != state.size:
                 raise RangeInvalid("chunk out of order", size=state.size)
-            size = await self._receive(upload_id, state.size, stream, length)
+            size = await self.blobs.append(upload_id, state.size, stream, length)
             await self.store.set_upload_size(upload_id, size, self.clock.now())
             return UploadState(name, upload_id, size)
 
@@ -191,16 +194,16 @@ class RegistryService:
             state = await self.upload(account, name, upload_id)
             if start is not None and start != state.size:
                 raise RangeInvalid("chunk out of order", size=state.size)
-            size = state.size
+            upload = await self.blobs.open(upload_id, state.size)
             if stream is not None:
-                size = await self._receive(upload_id, state.size, stream, length)
+                await upload.receive(stream, length)
             repository = await self.repository(account, name)
             try:
-                await self.blobs.commit(upload_id, size, digest)
+                await upload.commit(digest)
             except Exception:
                 await self._end_upload(upload_id)
                 raise
-            await self.store.finish_upload(upload_id, repository.id, str(digest), size)
+            await self.store.finish_upload(upload_id, repository.id, str(digest), upload.size)
             await self.blobs.discard(upload_id)
             self._upload_locks.pop(upload_id, None)
 
@@ -214,19 +217,12 @@ class RegistryService:
         repository = await self.repository_for_push(account, name)
         scratch = f"{DIRECT_PREFIX}{uuid.uuid4()}"
         try:
-            size = await self._receive(scratch, 0, stream, length)
-            await self.blobs.commit(scratch, size, digest)
+            upload = await self.blobs.open(scratch, 0)
+            size = await upload.receive(stream, length)
+            await upload.commit(digest)
         finally:
             await self.blobs.discard(scratch)
         await self.store.link_blob(repository.id, str(digest), size)
-
-    async def _receive(
-        self, upload_id: str, offset: int, stream: AsyncIterable[bytes], length: int | None
-    ) -> int:
-        size = await self.blobs.append(upload_id, offset, stream, length)
-        if length is not None and size - offset != length:
-            raise SizeInvalid("chunk is shorter than its declared length")
-        return size
 
     async def cancel(self, account: str, name: str, upload_id: str) -> None:
         await self.upload(account, name, upload_id)

@@ -107,13 +107,14 @@ def build_ecr_endpoint(
     issuer: TokenIssuer | None = None,
     download_lifetime: timedelta = timedelta(minutes=10),
     policy_guard: PolicyGuard | None = None,
+    settings_signal: ChangeSignal | None = None,
 ) -> EcrApi:
     config = EcrConfig(region, domain, default_account, download_lifetime=download_lifetime)
     pages = PageTokens(key)
     issuer = issuer or HmacTokenIssuer(key)
     store = EcrStore(engine, clock, signal, default_account)
     image_store = EcrImageStore(engine, clock, signal)
-    repositories = EcrRepositories(store, clock, config, pages, issuer)
+    repositories = EcrRepositories(store, clock, config, pages, issuer, settings_signal or signal)
     pulls = PullRecorder(image_store, clock)
     images = EcrImages(repositories, image_store, manifests, pages, pulls)
     signer = UrlSigner(key)

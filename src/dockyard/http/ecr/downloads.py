@@ -1,7 +1,7 @@
 """``GET /_dockyard/ecr/layer?repository=…&digest=…&expires=…&signature=…``: the URL GetDownloadUrlForLayer
 hands out. It needs no other credentials: the signature (HMAC over repository, digest and expiry) is the
-authorisation, and it expires (10 minutes by default). ``Range`` requests work as on ``/v2/``. Once blobs
-live in S3 this becomes a presigned S3 URL instead.
+authorisation, and it expires (10 minutes by default). ``Range`` requests work as on ``/v2/``. With blobs
+in S3 (and redirects on) GetDownloadUrlForLayer hands out a presigned S3 URL instead.
 """
 
 from __future__ import annotations

@@ -209,6 +209,10 @@ class OciApi:
         name = request.path_params["name"]
         digest = Digest.parse(request.path_params["digest"])
         size = await self.registry.blob_size(context_of(request.scope).account, name, digest)
+        if request.method == "GET" and (url := await self.registry.blob_url(digest)) is not None:
+            # As Distribution and ECR do: the client fetches (and verifies) the bytes from storage.
+            headers = _headers(Location=url, Docker_Content_Digest=str(digest))
+            return Response(status_code=307, headers=headers)
         return blob_download(
             self.registry.blobs,
             digest,

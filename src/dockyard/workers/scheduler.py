@@ -1,0 +1,148 @@
+"""Runs background jobs on one replica at a time, under leases in the database (:mod:`dockyard.workers`).
+
+Each replica's scheduler polls every ``poll`` seconds. For a due job it tries :meth:`JobLeases.claim`;
+the one replica that wins runs the job, renewing its lease every third of the lease, and when the run ends
+(well or not) moves the job's due time one interval on and drops the lease. A run whose renewal finds the
+lease gone (this replica was paused past it and another took over) is cancelled. On a clean shutdown the
+scheduler cancels its runs and releases their leases at once, so another replica takes over at its next
+poll; a replica that dies holds its lease until it lapses (``lease``), then another runs the job again.
+
+Time is the replicas' clocks (``Clock``), which must agree to well within a lease (they must anyway:
+SigV4 and token expiry depend on them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from dockyard.ports import Clock, JobLeases
+
+log = logging.getLogger("dockyard.jobs")
+
+
+@dataclass(frozen=True)
+class Job:
+    """``run`` every ``interval`` on one replica; it must be idempotent (an interrupted run is repeated)."""
+
+    name: str
+    interval: timedelta
+    run: Callable[[], Coroutine[Any, Any, object]]
+
+
+def replica_id() -> str:
+    """This process, as lease owners and logs name it: host, pid and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class Scheduler:
+    def __init__(
+        self,
+        leases: JobLeases,
+        clock: Clock,
+        jobs: Sequence[Job],
+        *,
+        owner: str | None = None,
+        lease: timedelta = timedelta(seconds=30),
+        poll: float = 1.0,
+    ) -> None:
+        self._leases = leases
+        self._clock = clock
+        self._jobs = list(jobs)
+        self.owner = owner or replica_id()
+        self._lease = lease
+        self._poll = poll
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._loop: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Register the jobs (first due one interval from now, unless known already) and start polling."""
+        now = self._clock.now()
+        for job in self._jobs:
+            await self._leases.ensure(job.name, now + job.interval)
+        self._loop = asyncio.create_task(self._poll_forever(), name="dockyard-scheduler")
+
+    async def stop(self) -> None:
+        """Stop polling, cancel the runs in progress and release their leases."""
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+            self._loop = None
+        runs = list(self._running.values())
+        for task in runs:
+            task.cancel()
+        await asyncio.gather(*runs, return_exceptions=True)
+
+    async def _poll_forever(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("job scheduling failed")
+            await asyncio.sleep(self._poll)
+
+    async def tick(self) -> list[str]:
+        """Claim and start every due job this replica is not running; the names started."""
+        started = []
+        for job in self._jobs:
+            if job.name in self._running:
+                continue
+            now = self._clock.now()
+            if await self._leases.claim(job.name, self.owner, now, now + self._lease):
+                task = asyncio.create_task(self._run(job), name=f"dockyard-job-{job.name}")
+                self._running[job.name] = task
+                started.append(job.name)
+        return started
+
+    async def _run(self, job: Job) -> None:
+        run = asyncio.create_task(job.run())
+        heartbeat = asyncio.create_task(self._heartbeat(job, run))
+        finished = False
+        try:
+            await run
+            finished = True
+            log.info("job finished", extra={"job": job.name, "owner": self.owner})
+        except asyncio.CancelledError:
+            run.cancel()
+            log.info("job cancelled", extra={"job": job.name, "owner": self.owner})
+        except Exception:
+            finished = True  # a failed run waits for its next turn rather than retrying at once
+            log.exception("job failed", extra={"job": job.name})
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            self._running.pop(job.name, None)
+            await self._settle(job, finished)
+
+    async def _settle(self, job: Job, finished: bool) -> None:
+        try:
+            if finished:
+                now = self._clock.now()
+                await self._leases.finish(job.name, self.owner, now, now + job.interval)
+            else:
+                await self._leases.release(job.name, self.owner)
+        except Exception:  # the lease lapses by itself
+            log.exception("job lease could not be settled", extra={"job": job.name})
+
+    async def _heartbeat(self, job: Job, run: asyncio.Task[object]) -> None:
+        while True:
+            await asyncio.sleep(self._lease.total_seconds() / 3)
+            try:
+                held = await self._leases.renew(job.name, self.owner, self._clock.now() + self._lease)
+            except Exception:
+                log.exception("job lease renewal failed", extra={"job": job.name})
+                continue
+            if not held:
+                log.warning("job lease lost", extra={"job": job.name, "owner": self.owner})
+                run.cancel()
+                return
