@@ -2,11 +2,11 @@
 Distribution's storage stack).
 
 What is cached: the lookups on the pull path (repository by name, manifest by tag and by digest, a
-repository's blob link), including "not found". How it stays correct: every write through any process
-bumps the shared :class:`~dockyard.ports.ChangeSignal` after it commits; a reader that sees the signal
-move drops the whole cache. A lookup result is stored only when the signal did not move while it ran,
-so a value read before a concurrent write can live at most until that writer's bump, which precedes the
-writer's own response.
+repository's blob link, pages of tag names), including "not found". How it stays correct: every write
+through any process bumps the shared :class:`~dockyard.ports.ChangeSignal` after it commits; a reader
+that sees the signal move drops the whole cache. A lookup result is stored only when the signal did not
+move while it ran, so a value read before a concurrent write can live at most until that writer's bump,
+which precedes the writer's own response.
 """
 
 from __future__ import annotations
@@ -25,7 +25,11 @@ DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 
 
 def _weight(value: Any) -> int:
-    return _ENTRY_OVERHEAD + (len(value.content) if isinstance(value, ManifestRecord) else 0)
+    if isinstance(value, ManifestRecord):
+        return _ENTRY_OVERHEAD + len(value.content)
+    if isinstance(value, list):  # a page of tag names
+        return _ENTRY_OVERHEAD + sum(len(name) + 56 for name in value)
+    return _ENTRY_OVERHEAD
 
 
 REPOSITORY_ENTRIES = 65536
@@ -100,7 +104,9 @@ class CachedMetadataStore:
         return await self._inner.stale_uploads(before)
 
     async def list_tags(self, repository_id: int, last: str | None, limit: int | None) -> list[str]:
-        return await self._inner.list_tags(repository_id, last, limit)
+        key = ("tags", str(repository_id), last or "", str(limit))
+        page = await self._cached(key, lambda: self._inner.list_tags(repository_id, last, limit))
+        return list(page)  # the caller may trim it
 
     async def list_referrers(self, repository_id: int, subject: str) -> list[Referrer]:
         return await self._inner.list_referrers(repository_id, subject)
