@@ -10,7 +10,7 @@ TEST_DEBS := python3-venv skopeo podman buildah umoci runc busybox-static docker
              uidmap jq ca-certificates curl
 BENCH_DEBS := docker-registry wrk
 
-.PHONY: venv run test test-fast lint typecheck conformance bench clean
+.PHONY: venv run test test-fast lint typecheck conformance conformance-replicas bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || scripts/install-debian-packages.sh python3 python3-venv
@@ -49,6 +49,10 @@ typecheck: venv
 ## The OCI distribution-spec conformance suite against a fresh server (needs CONFORMANCE_BIN, see docs/conformance.md).
 conformance: venv
 	scripts/conformance.sh
+
+## The same suite against three replicas on PostgreSQL + S3 (moto) behind a round-robin proxy (docs/conformance.md).
+conformance-replicas: venv
+	scripts/conformance-replicas.sh
 
 ## Benchmarks side by side with Debian's docker-registry (CNCF Distribution).
 bench: venv

@@ -23,8 +23,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import loadgen, report
-from bench.model import QUICK, Payloads, Sizes, Target
+from bench import loadgen, report, s3pg
+from bench.http import TRAFFIC
+from bench.model import MIB, QUICK, Measurement, Payloads, Sizes, Target
 from bench.rss import tree_cpu_seconds
 from bench.scenarios import SCENARIOS
 from bench.servers import Server, start_distribution, start_dockyard, stop, wait_ready
@@ -54,6 +55,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--keep-data", action="store_true", help="keep the temporary data directories and logs"
     )
+    parser.add_argument(
+        "--storage",
+        choices=("filesystem", "s3pg"),
+        default="filesystem",
+        help="filesystem: both on local disk (Dockyard on SQLite); s3pg: both on S3 (moto on loopback, "
+        "blob GETs redirected to presigned URLs), Dockyard's metadata in a fresh PostgreSQL database",
+    )
     args = parser.parse_args(argv)
     names = [n.strip() for n in (args.only or ",".join(SCENARIOS)).split(",") if n.strip()]
     unknown = [n for n in names if n not in SCENARIOS]
@@ -76,9 +84,28 @@ def _run(coro: Coroutine[Any, Any, None]) -> None:
     uvloop.run(coro)
 
 
-async def run_scenarios(servers: list[Server], names: list[str], sizes: Sizes, workdir: Path) -> report.Table:
+async def _db_cpu(target: Target) -> dict[int, float]:
+    return {} if target.db is None else await target.db.backend_cpu_seconds()
+
+
+def _per_request(name: str, cpu: dict[str, float]) -> Measurement:
+    """The scenario's server CPU (plus its database backends' CPU, if any) per request it answered."""
+    requests = cpu["requests"]
+    total = cpu["server"] + cpu.get("database", 0.0)
+    detail = {"requests": requests, "server_ms_per_req": 1000 * cpu["server"] / requests}
+    if "database" in cpu:
+        detail["db_ms_per_req"] = 1000 * cpu["database"] / requests
+    if cpu["mib"] >= 1:
+        detail["server_ms_per_mib"] = 1000 * cpu["server"] / cpu["mib"]
+    label = f"{name}: server CPU per request (whole scenario)"
+    return Measurement(f"cpu.{name}", label, "ms/req", False, 1000 * total / requests, detail)
+
+
+async def run_scenarios(
+    servers: list[Server], names: list[str], sizes: Sizes, workdir: Path, dbs: dict[str, s3pg.Database]
+) -> report.Table:
     table, payloads = report.Table(), Payloads(sizes)
-    targets = [Target(server, workdir) for server in servers]
+    targets = [Target(server, workdir, dbs.get(server.name)) for server in servers]
     for name in names:
         for target in targets:
             if target.server.process.poll() is not None:
@@ -88,7 +115,9 @@ async def run_scenarios(servers: list[Server], names: list[str], sizes: Sizes, w
                 table.fail(target.server.name, name, message)
                 continue
             started, client_cpu = time.perf_counter(), time.process_time()
-            server_cpu = tree_cpu_seconds(target.server.pid)
+            server_cpu, db_cpu = tree_cpu_seconds(target.server.pid), await _db_cpu(target)
+            traffic = TRAFFIC(target.server.port)
+            requests, body_bytes = traffic.requests, traffic.body_bytes
             print(f"[{name}] {target.server.name} ...", file=sys.stderr, flush=True)
             try:
                 async with asyncio.timeout(SCENARIO_TIMEOUT):
@@ -97,13 +126,18 @@ async def run_scenarios(servers: list[Server], names: list[str], sizes: Sizes, w
                 traceback.print_exc()
                 table.fail(target.server.name, name, " ".join(f"{type(exc).__name__}: {exc}".split())[:300])
                 continue
-            for measurement in measurements:
-                table.add(target.server.name, measurement)
-            table.cpu.setdefault(name, {})[target.server.name] = {
+            cpu = {
                 "server": tree_cpu_seconds(target.server.pid) - server_cpu,
                 "client": time.process_time() - client_cpu,
                 "wall": time.perf_counter() - started,
+                "requests": traffic.requests - requests,
+                "mib": (traffic.body_bytes - body_bytes) / MIB,
             }
+            if target.db is not None:
+                cpu["database"] = s3pg.cpu_since(db_cpu, await _db_cpu(target))
+            table.cpu.setdefault(name, {})[target.server.name] = cpu
+            for measurement in [*measurements, _per_request(name, cpu)]:
+                table.add(target.server.name, measurement)
             print(
                 f"[{name}] {target.server.name} done in {time.perf_counter() - started:.1f} s",
                 file=sys.stderr,
@@ -151,10 +185,11 @@ def _loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def _stem(quick: bool, dockyard_args: str) -> str:
+def _stem(quick: bool, dockyard_args: str, storage: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", dockyard_args.lower()).strip("-")
     when = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    return when + ("-quick" if quick else "") + (f"-{slug}" if slug else "")
+    mode = "" if storage == "filesystem" else f"-{storage}"
+    return when + mode + ("-quick" if quick else "") + (f"-{slug}" if slug else "")
 
 
 def _save_logs(servers: list[Server], stem: str) -> None:
@@ -173,27 +208,44 @@ def main(argv: list[str] | None = None) -> int:
         print(f"missing {missing}: scripts/install-debian-packages.sh wrk", file=sys.stderr)
         return 2
     sizes = replace(QUICK if args.quick else Sizes(), inline_verify=args.inline_verify)
+    if args.storage == "s3pg":  # Distribution on S3 takes over a second for a catalog page: longer windows
+        sizes = replace(sizes, wrk_seconds=max(sizes.wrk_seconds, 3))
     signal.signal(signal.SIGTERM, _sigterm)
-    stem = _stem(args.quick, args.dockyard_args)
+    stem = _stem(args.quick, args.dockyard_args, args.storage)
     workdir = Path(tempfile.mkdtemp(prefix="dockyard-bench-"))
     servers: list[Server] = []
+    helpers: list[Server] = []  # moto in s3pg mode: stopped last, not measured
+    database: str | None = None
+    dbs: dict[str, s3pg.Database] = {}
     holder: list[report.Table] = []
     started, load_before = time.perf_counter(), _loadavg()
     busy_before, own_before = _busy_seconds(), _own_seconds()
     try:
-        servers.append(start_distribution(workdir))
-        servers.append(start_dockyard(workdir, shlex.split(args.dockyard_args)))
+        if args.storage == "s3pg":
+            helpers.append(s3pg.start_moto(workdir))
+            distribution_bucket, dockyard_bucket = s3pg.make_buckets(helpers[0], ["distribution", "dockyard"])
+            database = s3pg.create_database()
+            dbs["dockyard"] = s3pg.Database(database)
+            servers.append(start_distribution(workdir, distribution_bucket))
+            env = s3pg.dockyard_env(database, dockyard_bucket)
+            label = "PostgreSQL + S3, redirects"
+            servers.append(start_dockyard(workdir, shlex.split(args.dockyard_args), env, label))
+        else:
+            servers.append(start_distribution(workdir))
+            servers.append(start_dockyard(workdir, shlex.split(args.dockyard_args)))
         for server in servers:
             wait_ready(server)
 
         async def go() -> None:
-            holder.append(await run_scenarios(servers, args.scenarios, sizes, workdir))
+            holder.append(await run_scenarios(servers, args.scenarios, sizes, workdir, dbs))
 
         _run(go())
         table = holder[0]
     finally:
-        for server in servers:
+        for server in servers + helpers:
             stop(server)
+        if database is not None:
+            s3pg.drop_database(database)
         if not holder or any(row.errors for row in holder[0].rows.values()):
             _save_logs(servers, stem)
         if args.keep_data:
@@ -207,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
         "mode": "quick" if args.quick else "full",
         "scenarios": ", ".join(args.scenarios),
         "pull digests checked": "while streaming" if args.inline_verify else "after the clock stops",
+        "storage": "S3 (moto on loopback, blob GETs 307 to presigned URLs) + PostgreSQL (Dockyard)"
+        if args.storage == "s3pg"
+        else "local filesystem (Dockyard: SQLite)",
         "dockyard args": args.dockyard_args or "(defaults: granian, 1 worker)",
         "dockyard command": " ".join(
             Path(part).name if part.startswith("/") else part for part in servers[-1].command

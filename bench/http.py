@@ -1,7 +1,9 @@
 """A small HTTP/1.1 client on asyncio streams: keep-alive connections, a bounded pool, streamed bodies.
 
 httpx spends more CPU per request than the registries under test do on a 2-core machine, so the client
-would be the bottleneck; this one does the minimum (no redirects, no cookies, no HTTP/2).
+would be the bottleneck; this one does the minimum (no cookies, no HTTP/2; redirects only where asked, see
+:meth:`Connection.follow`). Every request and the body bytes both ways are counted per server port
+(:data:`TRAFFIC`), so that a run can give the server's CPU time per request.
 """
 
 from __future__ import annotations
@@ -9,12 +11,36 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 READ_LIMIT = 4 << 20
 WRITE_SLICE = 1 << 20
 Sink = Callable[[bytes], Awaitable[None]]
+
+
+@dataclass
+class Traffic:
+    """Requests sent to one port, and body bytes sent and received on them."""
+
+    requests: int = 0
+    body_bytes: int = 0
+
+    def add(self, requests: int, body_bytes: int = 0) -> None:
+        self.requests += requests
+        self.body_bytes += body_bytes
+
+
+@dataclass
+class TrafficCounter:
+    ports: dict[int, Traffic] = field(default_factory=dict)
+
+    def __call__(self, port: int) -> Traffic:
+        return self.ports.setdefault(port, Traffic())
+
+
+TRAFFIC = TrafficCounter()
+REDIRECTS = (301, 302, 303, 307, 308)
 
 
 class HttpError(Exception):
@@ -53,6 +79,8 @@ class Connection:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self.reused = False
+        self._elsewhere: dict[tuple[str, int], Connection] = {}
+        self._received = 0  # body bytes of the current response that went to a sink
 
     async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if self._reader is None or self._writer is None:
@@ -64,6 +92,23 @@ class Connection:
         if self._writer is not None:
             self._writer.close()
         self._reader = self._writer = None
+        for other in self._elsewhere.values():
+            other.close()
+        self._elsewhere.clear()
+
+    async def follow(self, response: Response, sink: Sink | None = None, method: str = "GET") -> Response:
+        """Request the ``Location`` of a redirect (a presigned storage URL: no headers of ours go along),
+        on a keep-alive connection to that host kept with this one."""
+        parts = urlsplit(response.header("location"))
+        if not parts.hostname:
+            return await self.request(method, request_target(parts.geturl()), sink=sink)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        if parts.scheme != "http":
+            raise HttpError(f"cannot follow a redirect to {parts.scheme}: {response.header('location')}")
+        key = (parts.hostname, port)
+        if key not in self._elsewhere:
+            self._elsewhere[key] = Connection(*key)
+        return await self._elsewhere[key].request(method, request_target(parts.geturl()), sink=sink)
 
     async def request(
         self,
@@ -81,6 +126,8 @@ class Connection:
         except BaseException:
             self.close()
             raise
+        sent = 0 if body is None else len(body)
+        TRAFFIC(self.port).add(1, sent + self._received + len(response.body))
         self.reused = True
         if response.headers.get("connection", "").lower() == "close":
             self.close()
@@ -121,6 +168,7 @@ class Connection:
             if line:
                 name, _, value = line.partition(":")
                 headers[name.strip().lower()] = value.strip()
+        self._received = 0
         if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
             return Response(status, headers, b"")
         collected: list[bytes] = []
@@ -128,7 +176,12 @@ class Connection:
         async def keep(chunk: bytes) -> None:
             collected.append(chunk)
 
-        out = sink or keep
+        async def counted(chunk: bytes) -> None:
+            self._received += len(chunk)
+            await (sink or keep)(chunk)
+
+        # only a success's body goes to the sink; an error's or a redirect's is kept in Response.body
+        out = counted if sink is not None and 200 <= status < 300 else keep
         if "content-length" in headers:
             await _read_exactly(reader, int(headers["content-length"]), out)
         elif "chunked" in headers.get("transfer-encoding", "").lower():

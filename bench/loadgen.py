@@ -14,6 +14,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
+from urllib.parse import urlsplit
+
+from bench.http import TRAFFIC
 
 MARK = "BENCH_JSON "
 _WRK_SCRIPT = """
@@ -92,6 +95,7 @@ async def wrk_get(
     errors = sum(data[k] for k in ("connect", "read", "write", "status", "timeout"))
     if errors or data["requests"] == 0:
         raise RuntimeError(f"wrk saw {errors} errors on {url}: {data}")
+    TRAFFIC(urlsplit(url).port or 80).add(data["requests"])
     return LoadResult(
         "wrk",
         data["requests"],
@@ -169,6 +173,7 @@ async def head_loop(
     elapsed = time.perf_counter() - started
     if not latencies:
         raise RuntimeError("no HEAD request completed")
+    TRAFFIC(port).add(len(latencies))
     ordered = sorted(latencies)
     return LoadResult(
         "python",

@@ -8,11 +8,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.http import Pool
 from bench.payload import Blob
 from bench.registry import RegistryClient
 from bench.servers import HOST, Server
+
+if TYPE_CHECKING:
+    from bench.s3pg import Database
 
 MIB = 1 << 20
 
@@ -92,6 +96,7 @@ class Target:
 
     server: Server
     workdir: Path
+    db: Database | None = None  # the server's PostgreSQL database (``--storage s3pg``, Dockyard)
     pool: Pool = field(init=False)
 
     def __post_init__(self) -> None:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from bench.http import Connection, HttpError, Pool, request_target
+from bench.http import REDIRECTS, Connection, HttpError, Pool, request_target
 from bench.payload import MANIFEST_ACCEPT, OCI_MANIFEST, Blob, Digester, Landing
 
 OCTETS = {"Content-Type": "application/octet-stream"}
@@ -64,6 +64,9 @@ class RegistryClient:
 
     async def blob_exists(self, repo: str, blob: Blob) -> bool:
         response = await self.pool.request("HEAD", f"/v2/{repo}/blobs/{blob.digest}")
+        if response.status in REDIRECTS:  # Distribution on S3 redirects HEADs too
+            async with self.pool.connection() as conn:
+                response = await conn.follow(response, method="HEAD")
         if response.status == 404:
             return False
         response.expect(200)
@@ -102,10 +105,13 @@ async def pull_blob(conn: Connection, repo: str, digest: str, landing: Landing |
     """GET a blob on ``conn`` and return its size.
 
     Without ``landing`` the digest is checked while streaming; with one, the bytes land there and the
-    caller checks them (``Landing.verify``) once its clock has stopped.
+    caller checks them (``Landing.verify``) once its clock has stopped. A redirect (a registry on S3
+    answering 307 to a presigned URL) is followed, as clients do, on a connection kept with ``conn``.
     """
     sink = Digester() if landing is None else landing
     response = await conn.request("GET", f"/v2/{repo}/blobs/{digest}", sink=sink.feed)
+    if response.status in REDIRECTS:
+        response = await conn.follow(response, sink.feed)
     response.expect(200)
     if isinstance(sink, Digester) and (got := await sink.hexdigest()) != digest:
         raise HttpError(f"blob {digest} arrived as {got}")

@@ -119,15 +119,18 @@ def text_table(table: Table, labels: dict[str, str]) -> str:
 
 
 def _cpu_lines(table: Table, labels: dict[str, str]) -> list[list[str]]:
+    with_db = any("database" in got for per_server in table.cpu.values() for got in per_server.values())
     head = ["scenario (whole, setup included)"]
     for server in (BASELINE, CANDIDATE):
-        head += [f"{labels[server]}: server CPU s", "client CPU s", "wall s"]
+        head += [f"{labels[server]}: server CPU s", *(["DB CPU s"] if with_db else [])]
+        head += ["requests", "client CPU s", "wall s"]
     lines = [head]
     for scenario, per_server in table.cpu.items():
         cells = [scenario]
         for server in (BASELINE, CANDIDATE):
             got = per_server.get(server, {})
-            cells += [fmt(got.get("server")), fmt(got.get("client")), fmt(got.get("wall"))]
+            cells += [fmt(got.get("server")), *([fmt(got.get("database"))] if with_db else [])]
+            cells += [fmt(got.get("requests")), fmt(got.get("client")), fmt(got.get("wall"))]
         lines.append(cells)
     return lines
 

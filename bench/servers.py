@@ -46,31 +46,60 @@ def free_port() -> int:
         return port
 
 
-def _spawn(command: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+def _spawn(command: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     with log_path.open("wb") as log:
         return subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
         )
 
 
-def start_distribution(workdir: Path) -> Server:
+@dataclass(frozen=True)
+class S3Bucket:
+    """A bucket on an S3-protocol server on loopback (moto), with moto's test credentials."""
+
+    endpoint: str
+    bucket: str
+    access_key: str = "test"
+    secret_key: str = "test"
+    region: str = "us-east-1"
+
+
+def start_distribution(workdir: Path, s3: S3Bucket | None = None) -> Server:
+    """Filesystem storage, or with ``s3`` its S3 driver with redirects to presigned URLs (as ECR does)."""
     port = free_port()
     data_dir = workdir / "distribution-data"
     data_dir.mkdir(parents=True)
     config = workdir / "distribution.yml"
+    if s3 is None:
+        storage = f"  filesystem: {{rootdirectory: {data_dir}}}\n"
+    else:
+        storage = (
+            f"  s3: {{accesskey: {s3.access_key}, secretkey: {s3.secret_key}, region: {s3.region},"
+            f" regionendpoint: '{s3.endpoint}', bucket: {s3.bucket}, secure: false, v4auth: true,"
+            " forcepathstyle: true}\n"
+            "  redirect: {disable: false}\n"
+        )
     config.write_text(
         "version: 0.1\n"
         "log: {level: info}\n"
         "storage:\n"
         "  cache: {blobdescriptor: inmemory}\n"
-        f"  filesystem: {{rootdirectory: {data_dir}}}\n"
+        f"{storage}"
         "  delete: {enabled: true}\n"
         f"http: {{addr: '{HOST}:{port}'}}\n"
     )
     log_path = workdir / "distribution.log"
     command = [DISTRIBUTION_BIN, "serve", str(config)]
-    process = _spawn(command, log_path)
-    return Server("distribution", "Distribution 2.8.2", port, process, data_dir, log_path, command)
+    # Distribution's AWS SDK panics on AWS_CA_BUNDLE ("LoadCustomCABundleError"): never pass it on.
+    env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
+    process = _spawn(command, log_path, env)
+    label = "Distribution 2.8.2" + (" (S3, redirects)" if s3 else "")
+    return Server("distribution", label, port, process, data_dir, log_path, command)
 
 
 def _supports_flag(executable: Path, flag: str) -> bool:
@@ -78,8 +107,11 @@ def _supports_flag(executable: Path, flag: str) -> bool:
     return flag in help_text
 
 
-def start_dockyard(workdir: Path, extra_args: list[str]) -> Server:
-    """``dockyard serve`` on a free port; anonymous ``/v2/`` (``--auth none``), as Distribution is run."""
+def start_dockyard(
+    workdir: Path, extra_args: list[str], env: dict[str, str] | None = None, label_extra: str = ""
+) -> Server:
+    """``dockyard serve`` on a free port; anonymous ``/v2/`` (``--auth none``), as Distribution is run;
+    ``env``: ``DOCKYARD_*`` settings (database, storage) on top of this process's environment."""
     port = free_port()
     data_dir = workdir / "dockyard-data"
     executable = Path(sys.executable).with_name("dockyard")
@@ -88,8 +120,9 @@ def start_dockyard(workdir: Path, extra_args: list[str]) -> Server:
         command += ["--auth", "none"]
     log_path = workdir / "dockyard.log"
     command += extra_args
-    process = _spawn(command, log_path)
-    label = "Dockyard" + (f" ({' '.join(extra_args)})" if extra_args else "")
+    process = _spawn(command, log_path, None if env is None else {**os.environ, **env})
+    notes = [part for part in (label_extra, " ".join(extra_args)) if part]
+    label = "Dockyard" + (f" ({', '.join(notes)})" if notes else "")
     return Server("dockyard", label, port, process, data_dir, log_path, command)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bench import loadgen
 from bench.model import Measurement, Payloads, Target, run_concurrently
 from bench.payload import MANIFEST_ACCEPT, Blob, config_blob, image_manifest
+from bench.s3pg import QueryMeter
 from bench.servers import HOST
 
 REPO = "bench/manifests"
@@ -45,6 +46,10 @@ async def manifest_get(target: Target, payloads: Payloads) -> list[Measurement]:
         raise RuntimeError("GET by tag returned another manifest")
     url = target.url(f"/v2/{REPO}/manifests/")
     results = []
+    meter = None if target.db is None else QueryMeter(target.db)
+    if meter is not None:
+        await meter.start()  # the GET above cached the manifest: every GET below is a cached one
+    gets = 0
     for connections in sizes.wrk_connections:
         got = await loadgen.wrk_get(
             url + "latest",
@@ -53,7 +58,19 @@ async def manifest_get(target: Target, payloads: Payloads) -> list[Measurement]:
             seconds=sizes.wrk_seconds,
             workdir=target.workdir,
         )
+        gets += got.requests
         results.append(_rate(f"manifest.get.c{connections}", f"manifest GET by tag, c={connections}", got))
+    if meter is not None:
+        counted = await meter.stop()
+        detail = {
+            "table_reads_per_get": counted.table_reads / gets,
+            "gets": gets,
+            "idle_tx_per_s_subtracted": counted.idle_transactions_per_s,
+        }
+        label = "database transactions per cached manifest GET"
+        results.append(
+            Measurement("manifest.get.db", label, "tx/req", False, counted.transactions / gets, detail)
+        )
     for connections in sizes.wrk_connections:
         head = await loadgen.head_loop(
             HOST,

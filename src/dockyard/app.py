@@ -25,9 +25,10 @@ from starlette.types import Scope
 from dockyard.blobstore.content import BlobStore
 from dockyard.blobstore.filesystem import FilesystemDriver
 from dockyard.blobstore.s3 import S3Config, S3Driver
-from dockyard.clock import SystemClock
+from dockyard.clock import clock_from_environment
 from dockyard.config import SETTINGS_ENV, Settings, settings_from_json
 from dockyard.crypto import SecretBox
+from dockyard.domain.gc import GcPolicy
 from dockyard.domain.identity import RegistryHosts
 from dockyard.http.aws.router import AwsRouter
 from dockyard.http.ecr.api import EcrApi, build_ecr_endpoint
@@ -42,6 +43,7 @@ from dockyard.http.sts import UNSIGNED_ACTIONS, sts_endpoint
 from dockyard.metadata.cache import CachedMetadataStore
 from dockyard.metadata.ecr_store import EcrStore
 from dockyard.metadata.engine import create_engine, database_url
+from dockyard.metadata.gc_store import SqlGcStore
 from dockyard.metadata.iam_policy_store import SqlPolicyStore
 from dockyard.metadata.iam_store import SqlIdentityStore
 from dockyard.metadata.job_store import SqlJobLeases
@@ -56,13 +58,17 @@ from dockyard.services.ecr_layers import DOWNLOAD_PATH
 from dockyard.services.ecr_limits import RateLimitConfig
 from dockyard.services.ecr_public import PublicConfig
 from dockyard.services.ecr_tokens import HmacTokenIssuer, SigningKey, TokenKeyRing
+from dockyard.services.gc import GarbageCollector
 from dockyard.services.identity import IdentityService
+from dockyard.services.lifecycle import Lifecycle, LifecycleConfig
 from dockyard.services.manifests import ManifestService
 from dockyard.services.registry import RegistryPolicy, RegistryService
 from dockyard.services.registry_access import UNASSIGNED_ACCOUNT, RegistryAccess
 from dockyard.services.server_keys import ServerKeys, placeholder_ring
 from dockyard.services.sts import StsService
+from dockyard.workers import gc as gc_job
 from dockyard.workers import housekeeping
+from dockyard.workers.lifecycle import lifecycle_policies
 from dockyard.workers.scheduler import Scheduler
 
 log = logging.getLogger("dockyard")
@@ -81,6 +87,7 @@ class Services:
     registry_access: RegistryAccess
     access_signal: ChangeSignal  # moves when repositories, policies or settings change, not on pushes
     keys: Keys
+    gc: GarbageCollector
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -144,7 +151,7 @@ def blob_store(settings: Settings) -> BlobStore:
 
 def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     """Adapters and use cases for ``settings`` (no I/O yet beyond creating the data directory)."""
-    clock = clock or SystemClock()
+    clock = clock or clock_from_environment()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = database_url(settings.database_url, settings.data_dir)
     engine = create_engine(url)
@@ -182,6 +189,15 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         registry_access,
         access_signal,
         keys,
+        GarbageCollector(SqlGcStore(engine, clock, data_signal), blobs, clock, gc_policy(settings)),
+    )
+
+
+def gc_policy(settings: Settings) -> GcPolicy:
+    """A tombstone older than a few leases was left by a run that stopped (its lease long lapsed)."""
+    return GcPolicy(
+        grace=timedelta(seconds=settings.gc_grace_seconds),
+        orphan_after=timedelta(seconds=4 * settings.job_lease_seconds),
     )
 
 
@@ -279,6 +295,14 @@ def ecr_api(settings: Settings, services: Services) -> EcrApi:
         issuer=services.registry_access.issuer,
         policy_guard=services.registry_access.keeps_control,
         settings_signal=services.access_signal,
+        lifecycle=lifecycle_config(settings),
+    )
+
+
+def lifecycle_config(settings: Settings) -> LifecycleConfig:
+    return LifecycleConfig(
+        allow_keep_rules=settings.lifecycle_keep_rules,
+        orphan_grace=timedelta(hours=settings.lifecycle_orphan_grace_hours),
     )
 
 
@@ -301,7 +325,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, run_migrations
             await upgrade(services.engine)
         await services.keys.start()
         await services.identity.seed()  # the AWS managed policies (idempotent, any process may)
-        scheduler = _scheduler(settings, services)
+        scheduler = _scheduler(settings, services, ecr.lifecycle)
         await scheduler.start()
         try:
             yield
@@ -365,12 +389,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": exc.detail}, exc.status_code)
 
 
-def _scheduler(settings: Settings, services: Services) -> Scheduler:
+def _scheduler(settings: Settings, services: Services, lifecycle: Lifecycle) -> Scheduler:
     """Background jobs, each run by one replica at a time (leases in the database)."""
     interval = timedelta(seconds=settings.housekeeping_interval_seconds)
     jobs = [
         housekeeping.upload_expiry(services.registry, interval),
         housekeeping.session_expiry(services.identity, interval),
+        lifecycle_policies(lifecycle, timedelta(seconds=settings.lifecycle_interval_seconds)),
+        gc_job.garbage_collection(services.gc, timedelta(seconds=settings.gc_interval_seconds)),
     ]
     leases = SqlJobLeases(services.engine, services.clock)
     return Scheduler(leases, services.clock, jobs, lease=timedelta(seconds=settings.job_lease_seconds))

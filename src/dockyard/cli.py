@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from dockyard.app import Services, build_services, migrate
+from dockyard.cli_gc import gc_command, human_bytes
+from dockyard.cli_lifecycle import events_app, lifecycle_app
 from dockyard.config import Settings, load_settings
 from dockyard.domain.errors import RegistryError
 from dockyard.domain.identity import IdentityError, registry_host
@@ -25,6 +27,9 @@ app.add_typer(repo_app, name="repo")
 app.add_typer(image_app, name="image")
 admin_app = typer.Typer(help="Accounts, root credentials and server keys.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
+app.add_typer(lifecycle_app, name="lifecycle")
+app.add_typer(events_app, name="events")
+app.command("gc")(gc_command)
 console = Console()
 err_console = Console(stderr=True)
 
@@ -91,7 +96,8 @@ def repo_list(
     json_out: JsonOption = False,
     account: AccountOption = None,
 ) -> None:
-    """List repositories with their image and tag counts."""
+    """List repositories with their image and tag counts and the storage they use (distinct linked
+    blobs and manifests; a blob shared by several repositories counts in each)."""
 
     async def rows_of(services: Services) -> list[dict[str, Any]]:
         return await _repository_rows(services, await _account(services, account))
@@ -100,9 +106,10 @@ def repo_list(
     if json_out:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table("repository", "images", "tags", "created")
+    table = Table("repository", "images", "tags", "size", "created")
     for row in rows:
-        table.add_row(row["name"], str(row["images"]), str(row["tags"]), row["created_at"])
+        size = human_bytes(row["bytes"])
+        table.add_row(row["name"], str(row["images"]), str(row["tags"]), size, row["created_at"])
     console.print(table)
 
 
@@ -112,6 +119,7 @@ async def _account(services: Services, account: str | None) -> str:
 
 async def _repository_rows(services: Services, account: str) -> list[dict[str, Any]]:
     store = services.registry.store
+    usage = {used.name: used for used in await services.gc.store.usage(account)}
     rows = []
     for name in await store.list_repositories(account, None, None):
         repository = await services.registry.repository(account, name)
@@ -121,6 +129,7 @@ async def _repository_rows(services: Services, account: str) -> list[dict[str, A
                 "name": name,
                 "images": len(images),
                 "tags": sum(len(image.tags) for image in images),
+                "bytes": usage[name].total if name in usage else 0,  # linked blobs + manifests
                 "created_at": repository.created_at.isoformat(timespec="seconds"),
             }
         )

@@ -39,6 +39,26 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(
         30.0, ge=1, description="a background job's lease: how soon another replica takes over a dead one's"
     )
+    gc_interval_seconds: float = Field(
+        3600.0, gt=0, description="how often garbage collection runs (on one replica); docs/gc.md"
+    )
+    gc_grace_seconds: float = Field(
+        86400.0,
+        ge=0,
+        description="how long an unreferenced blob, or a blob link no manifest uses, is kept before GC "
+        "reclaims it; at least redirect_ttl_seconds (a presigned URL outlives no blob)",
+    )
+    lifecycle_interval_seconds: float = Field(
+        3600.0, gt=0, description="how often lifecycle policies are run (on one replica); docs/lifecycle.md"
+    )
+    lifecycle_orphan_grace_hours: float = Field(
+        24.0,
+        ge=0,
+        description="how long a referrer whose subject was never pushed is kept from lifecycle rules",
+    )
+    lifecycle_keep_rules: bool = Field(
+        False, description="accept the dockyardKeepRules extension in lifecycle policies (not ECR's)"
+    )
     access_log: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     shutdown_timeout: float = Field(30.0, ge=0, description="seconds to finish in-flight requests on SIGTERM")
@@ -92,6 +112,8 @@ class Settings(BaseSettings):
             raise ValueError("storage = s3 needs s3_bucket")
         if (self.s3_access_key_id is None) != (self.s3_secret_access_key is None):
             raise ValueError("s3_access_key_id and s3_secret_access_key go together")
+        if self.gc_grace_seconds < self.redirect_ttl_seconds:
+            raise ValueError("gc_grace_seconds must be at least redirect_ttl_seconds")
         return self
 
     @property

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from dockyard.domain.gc import GcPlan, RepositoryUsage
 from dockyard.domain.records import ImageSummary, ManifestRecord, NewManifest, Referrer, Repository, Upload
 
 
@@ -116,7 +117,13 @@ class MetadataStore(Protocol):
     async def delete_repository(self, account: str, name: str) -> bool: ...
     async def list_repositories(self, account: str, last: str | None, limit: int | None) -> list[str]: ...
 
-    async def link_blob(self, repository_id: int, digest: str, size: int) -> None: ...
+    async def claim_blob(self, digest: str, size: int) -> bool:
+        """Before an upload's bytes move to the blob's path: make sure the blob's row exists and is not
+        marked by GC (``docs/gc.md``); ``False`` while GC is deleting it (try again shortly)."""
+
+    async def link_blob(self, repository_id: int, digest: str, size: int) -> None:
+        """Link the blob (creating its row if needed); ``BlobDeleting`` when GC is deleting it."""
+
     async def linked_blob_size(self, repository_id: int, digest: str) -> int | None: ...
     async def blob_size(self, digest: str) -> int | None: ...
     async def repositories_with_blob(self, account: str, digest: str, limit: int = 50) -> list[str]: ...
@@ -170,7 +177,41 @@ class JobLeases(Protocol):
     """
 
     async def ensure(self, name: str, due_at: datetime) -> None: ...
+    async def claimable(self, now: datetime) -> set[str]:
+        """The jobs due at ``now`` that nobody holds (a read, so idle replicas poll without writing)."""
+        ...
+
     async def claim(self, name: str, owner: str, now: datetime, until: datetime) -> bool: ...
     async def renew(self, name: str, owner: str, until: datetime) -> bool: ...
     async def finish(self, name: str, owner: str, now: datetime, due_at: datetime) -> None: ...
     async def release(self, name: str, owner: str) -> None: ...
+
+
+Link = tuple[int, str]  # (repository id, digest)
+
+
+class GcStore(Protocol):
+    """Garbage collection's units of work (``docs/gc.md``): candidates are read without locks, then each
+    deciding write locks them and re-checks references before it reclaims anything."""
+
+    async def stale_links(self, cutoff: datetime, after: Link, limit: int) -> list[Link]:
+        """(repository id, digest) links no manifest of the repository uses, last made before ``cutoff``."""
+
+    async def reclaim_links(self, links: list[Link], cutoff: datetime) -> int: ...
+
+    async def mark(self, now: datetime) -> tuple[int, int]:
+        """Mark unreferenced blobs, clear the marks of referenced ones: (marked, cleared)."""
+
+    async def sweepable(self, cutoff: datetime, after: str, limit: int) -> list[tuple[str, int]]: ...
+
+    async def tombstone(self, digests: list[str], cutoff: datetime, now: datetime) -> list[tuple[str, int]]:
+        """Of ``digests``, tombstone those still marked before ``cutoff`` and unreferenced; those (digest,
+        size): their bytes may be deleted."""
+
+    async def tombstoned(self, before: datetime, limit: int) -> list[tuple[str, int]]: ...
+
+    async def forget(self, digests: list[str]) -> int:
+        """Delete the tombstoned rows (after their bytes)."""
+
+    async def plan(self, cutoff: datetime) -> GcPlan: ...
+    async def usage(self, account: str) -> list[RepositoryUsage]: ...

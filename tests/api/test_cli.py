@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -76,14 +77,21 @@ def test_data_dir_from_the_environment_and_a_config_file(
 
 
 def test_image_list_json(settings: Settings, run_app: RunApp) -> None:
-    async def push() -> tuple[str, str, int]:
+    async def push() -> tuple[str, str, int, int]:
         async with run_app() as registry:
             first = await registry.push_image("shop/web", "v1", seed="one", layers=2)
             second = await registry.push_image("shop/web", "latest", seed="two")
             await registry.put_manifest("shop/web", "v2", second.body)
-            return first.digest, second.digest, len(first.body) + sum(len(b) for b in first.blobs.values())
+            blobs = {**first.blobs, **second.blobs}  # by digest: a shared blob counts once
+            stored = len(first.body) + len(second.body) + sum(len(b) for b in blobs.values())
+            return (
+                first.digest,
+                second.digest,
+                len(first.body) + sum(len(b) for b in first.blobs.values()),
+                stored,
+            )
 
-    first, second, first_size = asyncio.run(push())
+    first, second, first_size, stored = asyncio.run(push())
     rows = json.loads(dockyard("image", "list", "shop/web", "--json", "--data-dir", str(settings.data_dir)))
     by_digest = {row["digest"]: row for row in rows}
     assert set(by_digest) == {first, second}
@@ -93,7 +101,48 @@ def test_image_list_json(settings: Settings, run_app: RunApp) -> None:
     assert by_digest[first]["media_type"] == "application/vnd.oci.image.manifest.v1+json"
     assert "v1" in dockyard("image", "list", "shop/web", "--data-dir", str(settings.data_dir))
     repos = json.loads(dockyard("repo", "list", "--json", "--data-dir", str(settings.data_dir)))
-    assert repos == [{"name": "shop/web", "images": 2, "tags": 3, "created_at": repos[0]["created_at"]}]
+    assert repos == [
+        {"name": "shop/web", "images": 2, "tags": 3, "bytes": stored, "created_at": repos[0]["created_at"]}
+    ]
+    assert "size" in dockyard("repo", "list", "--data-dir", str(settings.data_dir))
+
+
+def test_gc_dry_run_then_run(settings: Settings, run_app: RunApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKYARD_GC_GRACE_SECONDS", "1")
+    monkeypatch.setenv("DOCKYARD_REDIRECT_TTL_SECONDS", "1")
+    data_dir = str(settings.data_dir)
+
+    async def push_and_delete() -> PushedBlobs:
+        async with run_app() as registry:
+            doomed = await registry.push_image("shop/web", "old", seed="doomed", layers=2)
+            kept = await registry.push_image("shop/web", "v1", seed="kept")
+            assert (await registry.http.delete(f"/v2/shop/web/manifests/{doomed.digest}")).status_code == 202
+            return doomed.blobs, kept.blobs
+
+    doomed, kept = asyncio.run(push_and_delete())
+    time.sleep(1.1)  # past the grace of the links the deleted image leaves unused
+    first = json.loads(dockyard("gc", "--json", "--data-dir", data_dir))
+    assert (first["links_removed"], first["marked"], first["blobs_deleted"]) == (len(doomed), len(doomed), 0)
+    time.sleep(1.1)  # past the grace of the marks
+    plan = json.loads(dockyard("gc", "--dry-run", "--json", "--data-dir", data_dir))
+    assert sorted(blob["digest"] for blob in plan["blobs"]) == sorted(doomed)
+    assert plan["bytes"] == sum(len(data) for data in doomed.values())
+    assert "would go" in dockyard("gc", "--dry-run", "--data-dir", data_dir)
+    done = json.loads(dockyard("gc", "--json", "--data-dir", data_dir))
+    assert sorted(done["deleted"]) == sorted(doomed)
+    assert json.loads(dockyard("gc", "--dry-run", "--json", "--data-dir", data_dir))["blobs"] == []
+    [repo] = json.loads(dockyard("repo", "list", "--json", "--data-dir", data_dir))
+    assert repo["bytes"] - sum(len(data) for data in kept.values()) > 0  # the kept image's manifest
+
+    async def pull_kept() -> None:
+        async with run_app() as registry:
+            for digest, data in kept.items():
+                assert (await registry.http.get(f"/v2/shop/web/blobs/{digest}")).content == data
+
+    asyncio.run(pull_kept())
+
+
+PushedBlobs = tuple[dict[str, bytes], dict[str, bytes]]
 
 
 async def test_a_running_server_sees_cli_changes_at_once(run_app: RunApp, settings: Settings) -> None:

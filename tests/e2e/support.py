@@ -307,8 +307,9 @@ class ServerProcess:
     process: subprocess.Popen[bytes]
 
 
-def start_registry(root: Path, *extra: str) -> ServerProcess:
-    """``dockyard serve`` on a free loopback port with its data in ``root``; returns once GET /v2/ answers."""
+def start_registry(root: Path, *extra: str, environ: Mapping[str, str] | None = None) -> ServerProcess:
+    """``dockyard serve`` on a free loopback port with its data in ``root`` (``environ`` added to the
+    hermetic environment); returns once GET /v2/ answers."""
     root.mkdir(parents=True, exist_ok=True)
     data_dir, log_path = root / "data", root / "server.log"
     port = free_port()
@@ -331,7 +332,7 @@ def start_registry(root: Path, *extra: str) -> ServerProcess:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=hermetic_environ(),
+            env={**hermetic_environ(), **(environ or {})},
             start_new_session=True,
         )
     host = f"127.0.0.1:{port}"

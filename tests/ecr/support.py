@@ -26,7 +26,7 @@ from botocore.config import Config
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from dockyard.app import create_app
+from dockyard.app import create_app, lifecycle_config
 from dockyard.clock import SystemClock
 from dockyard.config import Settings
 from dockyard.domain.identity import AccessDenied
@@ -78,14 +78,14 @@ class Authz:
 
 
 def build_app(
-    settings: Settings, authz: Authz, rate_limits: RateLimitConfig | None = None
+    settings: Settings, authz: Authz, rate_limits: RateLimitConfig | None = None, clock: Any = None
 ) -> tuple[Starlette, EcrApi]:
     """The app ``dockyard serve`` runs, with the ECR API mounted as the composition root will mount it.
     ``/v2/`` is anonymous (auth ``none``) and addresses the test account, like the fixed-account ECR API."""
     settings = settings.model_copy(update={"auth": "none", "default_account": ACCOUNT})
-    app = create_app(settings)
+    clock = clock or SystemClock()  # tests that simulate days pass their own (``create_app(clock=...)``)
+    app = create_app(settings, clock=clock)
     services = app.state.services
-    clock = SystemClock()
     verifier = SigV4Verifier(region=REGION, service="ecr", lookup=lookup, clock=clock)
     api = build_ecr_endpoint(
         engine=services.engine,
@@ -101,6 +101,7 @@ def build_app(
         domain=DOMAIN,
         default_account=ACCOUNT,
         rate_limits=rate_limits,
+        lifecycle=lifecycle_config(settings),
     )
     app.router.routes[0:0] = api.routes()
     for route in app.router.routes:
@@ -182,9 +183,11 @@ def _free_socket() -> socket.socket:
 
 
 @contextmanager
-def serve(settings: Settings, rate_limits: RateLimitConfig | None = None) -> Iterator[Server]:
+def serve(
+    settings: Settings, rate_limits: RateLimitConfig | None = None, clock: Any = None
+) -> Iterator[Server]:
     authz = Authz()
-    app, api = build_app(settings, authz, rate_limits)
+    app, api = build_app(settings, authz, rate_limits, clock)
     sock = _free_socket()
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

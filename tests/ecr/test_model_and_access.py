@@ -21,6 +21,17 @@ MANIFEST = json.dumps(
     {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": descriptor(OCI_CONFIG, CONFIG), "layers": []}
 )
 Params = Callable[[dict[str, Any]], dict[str, Any]]
+LIFECYCLE = json.dumps(
+    {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "selection": {"tagStatus": "untagged", "countType": "imageCountMoreThan", "countNumber": 1},
+                "action": {"type": "expire"},
+            }
+        ]
+    }
+)
 
 SCENARIO: list[tuple[str, Params]] = [
     ("CreateRepository", lambda c: {"repositoryName": REPO, "tags": [{"Key": "a", "Value": "b"}]}),
@@ -67,6 +78,11 @@ SCENARIO: list[tuple[str, Params]] = [
         lambda c: {"repositoryName": REPO, "subjectId": {"imageDigest": digest_of(MANIFEST.encode())}},
     ),
     ("BatchDeleteImage", lambda c: {"repositoryName": REPO, "imageIds": [{"imageTag": "v1"}]}),
+    ("PutLifecyclePolicy", lambda c: {"repositoryName": REPO, "lifecyclePolicyText": LIFECYCLE}),
+    ("GetLifecyclePolicy", lambda c: {"repositoryName": REPO}),
+    ("StartLifecyclePolicyPreview", lambda c: {"repositoryName": REPO}),
+    ("GetLifecyclePolicyPreview", lambda c: {"repositoryName": REPO}),
+    ("DeleteLifecyclePolicy", lambda c: {"repositoryName": REPO}),
     ("DeleteRepository", lambda c: {"repositoryName": REPO, "force": True}),
 ]
 MODEL = botocore.session.get_session().get_service_model("ecr")
@@ -100,7 +116,7 @@ def _snake(name: str) -> str:
 def test_scenario_covers_every_served_operation(server: Server) -> None:
     served = set(server.api.endpoint.handlers)
     assert served == {op for op, _ in SCENARIO}
-    assert len(served) == 27
+    assert len(served) == 32
 
 
 def test_every_response_parses_with_its_required_members(server: Server) -> None:

@@ -70,13 +70,18 @@ class Replicas:
         return digest_of(data)
 
     def push_image(self, repo: str, tag: str, layer_size: int, chunk: int) -> Pushed:
-        layer = os.urandom(layer_size)
+        """A config (one ``POST ?digest=``), one random layer (chunked) and the manifest."""
+        return self.push_layers(repo, tag, [os.urandom(layer_size)], chunk)
+
+    def push_layers(self, repo: str, tag: str, layers: list[bytes], chunk: int) -> Pushed:
+        """An image of ``layers`` (each a chunked upload), a random config and the manifest by ``tag``."""
         config = json.dumps({"architecture": "amd64", "os": "linux", "seed": os.urandom(4).hex()}).encode()
         posted = self.request(
             "POST", f"/v2/{repo}/blobs/uploads/", params={"digest": digest_of(config)}, content=config
         )
         assert posted.status_code == 201, posted.text
-        self.push_layer(repo, layer, chunk)
+        for layer in layers:
+            self.push_layer(repo, layer, chunk)
         document = {
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
@@ -91,6 +96,7 @@ class Replicas:
                     "digest": digest_of(layer),
                     "size": len(layer),
                 }
+                for layer in layers
             ],
         }
         body = json.dumps(document).encode()
@@ -98,15 +104,18 @@ class Replicas:
             "PUT", f"/v2/{repo}/manifests/{tag}", content=body, headers={"Content-Type": OCI_MANIFEST}
         )
         assert put.status_code == 201, put.text
-        return Pushed(repo, tag, digest_of(body), {digest_of(config): config, digest_of(layer): layer})
+        blobs = {digest_of(config): config, **{digest_of(layer): layer for layer in layers}}
+        return Pushed(repo, tag, digest_of(body), blobs)
 
 
-def pull_and_verify(url: str, authorization: str | None, repo: str, tag: str) -> str:
+def pull_and_verify(
+    url: str, authorization: str | None, repo: str, tag: str, accept: str = OCI_MANIFEST
+) -> str:
     """Pull ``repo:tag`` from ``url`` (following blob redirects to storage) and check every digest; the
     manifest digest."""
     headers = {"Authorization": authorization} if authorization else {}
     with httpx.Client(base_url=url, headers=headers, timeout=60, follow_redirects=True) as client:
-        got = client.get(f"/v2/{repo}/manifests/{tag}", headers={"Accept": OCI_MANIFEST})
+        got = client.get(f"/v2/{repo}/manifests/{tag}", headers={"Accept": accept})
         assert got.status_code == 200, got.text
         assert got.headers["docker-content-digest"] == digest_of(got.content)
         document = got.json()

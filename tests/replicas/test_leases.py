@@ -140,3 +140,36 @@ async def test_a_lost_lease_cancels_the_run(db_url: str) -> None:
     finally:
         await scheduler.stop()
         await engine.dispose()
+
+
+class CountingLeases(SqlJobLeases):
+    claims = 0
+
+    async def claim(self, name: str, owner: str, now: datetime, until: datetime) -> bool:
+        self.claims += 1
+        return await super().claim(name, owner, now, until)
+
+
+async def test_an_idle_scheduler_only_reads(open_leases: Callable[[], SqlJobLeases]) -> None:
+    """Ticks while nothing is due (or while another replica holds the job) claim nothing: an idle replica
+    polls with one read and writes nothing."""
+    clock = FixedClock()
+    leases = CountingLeases(open_leases()._engine, clock)
+
+    async def run() -> None:
+        return None
+
+    scheduler = Scheduler(leases, clock, [Job("gc", timedelta(seconds=60), run)], owner="idle")
+    await scheduler.start()  # registers the job, due one interval from now
+    try:
+        assert await scheduler.tick() == []
+        assert leases.claims == 0
+        clock.current += timedelta(seconds=61)
+        assert await leases.claim("gc", "other", clock.current, clock.current + timedelta(seconds=30))
+        assert await leases.claimable(clock.current) == set()
+        assert await scheduler.tick() == []  # held by "other"
+        assert leases.claims == 1  # only the one above
+        clock.current += timedelta(seconds=31)  # "other" died: its lease lapsed
+        assert await scheduler.tick() == ["gc"]
+    finally:
+        await scheduler.stop()

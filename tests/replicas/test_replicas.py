@@ -8,154 +8,36 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
-import os
-import signal
-import subprocess
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
 
-from conftest import POSTGRES_SERVER, _create_database, _drop_database
-from dockyard.crypto import new_key
-from identity.support import DOCKYARD, Creds, allow, client, free_port, new_user
-from s3_target import S3Target, unique_prefix
+from identity.support import allow, client, new_user
+from s3_target import S3Target
 
+from .cluster import Cluster, running_cluster
+from .cluster import login as _login
 from .support import MIB, Replicas, pull_and_verify
 
 DEADLINE = 15.0  # seconds a change may take to be seen before a check fails (the goal is one second)
 
 
-@dataclass
-class Replica:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def pids(self) -> set[int]:
-        """The server process and its workers."""
-        found = {self.process.pid}
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    status = (entry / "status").read_text()
-                except OSError:
-                    continue
-                ppid = next(line for line in status.splitlines() if line.startswith("PPid:"))
-                if int(ppid.split()[1]) == self.process.pid:
-                    found.add(int(entry.name))
-        return found
-
-    def kill(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
-
-
-@dataclass
-class Cluster:
-    replicas: list[Replica]
-    env: dict[str, str]
-    dsn: str
-    root: Creds
-
-    @property
-    def urls(self) -> list[str]:
-        return [r.url for r in self.replicas if r.process.poll() is None]
-
-    def admin(self, *args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
-        command = [DOCKYARD, "admin", *args, "--data-dir", str(data_dir)]
-        return subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=60, check=False)
-
-
-def _start(env: dict[str, str], data_dir: Path, workers: int) -> Replica:
-    port = free_port()
-    log = data_dir.parent / f"replica-{port}.log"
-    command = [DOCKYARD, "serve", "--data-dir", str(data_dir), "--port", str(port), "--workers", str(workers)]
-    process = subprocess.Popen(
-        command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
-    )
-    return Replica(f"http://127.0.0.1:{port}", process, log)
-
-
-def _wait_ready(replica: Replica) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert replica.process.poll() is None, replica.log.read_text()
-        try:
-            if httpx.get(replica.url + "/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"replica {replica.url} not ready: {replica.log.read_text()}")
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory, s3_target: S3Target) -> Iterator[Cluster]:
-    name = f"dockyard_replicas_{uuid.uuid4().hex[:10]}"
-    try:
-        asyncio.run(_create_database(name))
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.skip(f"PostgreSQL is not reachable: {exc}")
-    dsn = f"{POSTGRES_SERVER}/{name}"
-    base = tmp_path_factory.mktemp("replicas")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
-    env.update({f"DOCKYARD_{k.upper()}": str(v) for k, v in s3_target.settings(unique_prefix()).items()})
-    env.update(
-        DOCKYARD_DATABASE_URL=dsn,
-        DOCKYARD_SECRET_KEYS=new_key(),
-        DOCKYARD_S3_PART_SIZE_MIB="5",
-        DOCKYARD_ACCESS_LOG="false",
-        DOCKYARD_HOUSEKEEPING_INTERVAL_SECONDS="1",
-        DOCKYARD_JOB_LEASE_SECONDS="3",
-        DOCKYARD_UPLOAD_EXPIRY_HOURS=str(8 / 3600),  # 8 s: uploads left idle expire during the test
-        DOCKYARD_SERVER="uvicorn",
-    )
-    init = subprocess.run(
-        [
-            DOCKYARD,
-            "admin",
-            "init",
-            "--json",
-            "--account-id",
-            "111122223333",
-            "--data-dir",
-            str(base / "admin"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert init.returncode == 0, init.stderr
-    created = json.loads(init.stdout)
-    replicas = [_start(env, base / f"r{i}", 2 if i == 0 else 1) for i in range(3)]
-    try:
-        for replica in replicas:
-            _wait_ready(replica)
-        yield Cluster(replicas, env, dsn, Creds(created["access_key_id"], created["secret_access_key"]))
-    finally:
-        for replica in replicas:
-            if replica.process.poll() is None:
-                os.killpg(replica.process.pid, signal.SIGTERM)
-        for replica in replicas:
-            try:
-                replica.process.wait(30)
-            except subprocess.TimeoutExpired:
-                replica.kill()
-        asyncio.run(_drop_database(name))
-
-
-def _login(url: str, creds: Creds) -> str:
-    token = client(url, "ecr", creds).get_authorization_token()["authorizationData"][0]["authorizationToken"]
-    return f"Basic {token}"
+    with running_cluster(
+        tmp_path_factory,
+        s3_target,
+        workers=(2, 1, 1),
+        s3_part_size_mib="5",
+        housekeeping_interval_seconds="1",
+        job_lease_seconds="3",
+        upload_expiry_hours=str(8 / 3600),  # 8 s: uploads left idle expire during the test
+    ) as running:
+        yield running
 
 
 def _until(check: object, what: str) -> float:

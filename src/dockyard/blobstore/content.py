@@ -17,7 +17,7 @@ their blob path.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from dockyard.domain.errors import BlobUploadInvalid, DigestInvalid, SizeInvalid
 from dockyard.ports import BlobDriver, BlobWriter
 
 WRITE_BATCH = 1 << 20
+Claim = Callable[[], Awaitable[None]]
 DEFAULT_URL_TTL = 1200
 
 
@@ -114,6 +115,10 @@ class BlobStore:
     async def discard(self, upload_id: str) -> None:
         await self._driver.delete(self.upload_path(upload_id))
 
+    async def delete(self, digest: Digest) -> None:
+        """Delete a blob's bytes; only garbage collection does, for a blob its tombstone guards."""
+        await self._driver.delete(self.blob_path(digest))
+
 
 class Upload:
     """One request's handle on an upload: receive bytes, then either save (more chunks follow, on any
@@ -154,13 +159,16 @@ class Upload:
         state = self._hasher.state() if isinstance(self._hasher, hashstate.ResumableSha256) else b""
         await self._writer.save(state)
 
-    async def commit(self, digest: Digest) -> None:
+    async def commit(self, digest: Digest, claim: Claim | None = None) -> None:
         """Verify the bytes against ``digest`` and make them the blob, atomically; :class:`DigestInvalid`
-        (nothing committed) when they differ."""
+        (nothing committed) when they differ. ``claim`` runs between the two: once the bytes are known to
+        be the blob, before they reach its path (garbage collection's protocol, ``docs/gc.md``)."""
         target = self._store.blob_path(digest)
         if self._hasher is not None and digest.algorithm == "sha256":
             if await anyio.to_thread.run_sync(self._hasher.hexdigest) != digest.encoded:
                 raise DigestInvalid("provided digest did not match uploaded content", digest=str(digest))
+            if claim is not None:
+                await claim()
             await self._writer.commit(target)
             return
         driver, data = self._store.driver, self._store.data_path(self._id)
@@ -170,6 +178,8 @@ class Upload:
             await anyio.to_thread.run_sync(hasher.update, chunk)
         if hasher.hexdigest() != digest.encoded:
             raise DigestInvalid("provided digest did not match uploaded content", digest=str(digest))
+        if claim is not None:
+            await claim()
         await driver.commit(data, target)
 
 

@@ -55,6 +55,13 @@ class BlobUploadInvalid(RegistryError):
     message = "blob upload invalid"
 
 
+class BlobDeleting(BlobUploadInvalid):
+    """The blob is being deleted by garbage collection (its bytes may be gone): it cannot be linked until
+    the collection ends; upload it again."""
+
+    message = "blob is being garbage collected; upload it again"
+
+
 class RangeInvalid(RegistryError):
     """A chunk arrived out of order, or a requested byte range cannot be served."""
 

@@ -132,6 +132,9 @@ class CachedMetadataStore:
         if self._access is not None:
             self._access.bump()
 
+    async def claim_blob(self, digest: str, size: int) -> bool:
+        return await self._inner.claim_blob(digest, size)  # nothing cached depends on a blob's row
+
     async def link_blob(self, repository_id: int, digest: str, size: int) -> None:
         await self._write(self._inner.link_blob(repository_id, digest, size))
 

@@ -262,3 +262,9 @@ def _delete_image(conn: Connection, repository_id: int, digest: str) -> DeleteOu
     names = tuple(conn.execute(tag_query).scalars())
     conn.execute(delete(manifests).where(manifests.c.id == manifest_id))
     return DeleteOutcome(found=True, digest=digest, tags=names, manifest_deleted=True)
+
+
+def delete_image_in(conn: Connection, repository_id: int, digest: str) -> DeleteOutcome:
+    """BatchDeleteImage's delete of one image by digest, inside a caller's unit of work (lifecycle expiry
+    uses it, so an expired image leaves exactly as a deleted one does)."""
+    return _delete_image(conn, repository_id, digest)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Connection
 
 from dockyard.metadata.base import SqlStore
 from dockyard.metadata.cluster_tables import jobs
+from dockyard.metadata.unit_sql import scalars
 
 
 class SqlJobLeases(SqlStore):
@@ -22,6 +23,12 @@ class SqlJobLeases(SqlStore):
         statement = self._insert(jobs).values(name=name, due_at=due_at)
         statement = statement.on_conflict_do_nothing(index_elements=["name"])
         await self._write_unit(_changed, statement)
+
+    async def claimable(self, now: datetime) -> set[str]:
+        query = select(jobs.c.name).where(
+            jobs.c.due_at <= now, or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now)
+        )
+        return set(await self._read_unit(scalars, query))
 
     async def claim(self, name: str, owner: str, now: datetime, until: datetime) -> bool:
         statement = (

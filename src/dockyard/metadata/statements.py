@@ -73,6 +73,13 @@ def core_statements(dialect: str) -> CoreStatements:
         updated_at=bindparam("now"),
     )
     insert_tag = insert_tag.on_conflict_do_nothing(index_elements=["repository_id", "name"])
+    # A link made again (upload, mount) is young again: GC reclaims only links unused for its grace.
+    link_blob = insert(repository_blobs).values(
+        repository_id=bindparam("repository_id"), digest=bindparam("digest"), created_at=bindparam("now")
+    )
+    link_blob = link_blob.on_conflict_do_update(
+        index_elements=["repository_id", "digest"], set_={"created_at": link_blob.excluded.created_at}
+    )
     return CoreStatements(
         get_repository=select(repositories).where(
             repositories.c.account_id == bindparam("account"), repositories.c.name == bindparam("name")
@@ -80,11 +87,7 @@ def core_statements(dialect: str) -> CoreStatements:
         insert_blob=insert(blobs)
         .values(digest=bindparam("digest"), size=bindparam("size"), created_at=bindparam("now"))
         .on_conflict_do_nothing(index_elements=["digest"]),
-        link_blob=insert(repository_blobs)
-        .values(
-            repository_id=bindparam("repository_id"), digest=bindparam("digest"), created_at=bindparam("now")
-        )
-        .on_conflict_do_nothing(index_elements=["repository_id", "digest"]),
+        link_blob=link_blob,
         linked_blob_size=select(blobs.c.size)
         .join(repository_blobs, repository_blobs.c.digest == blobs.c.digest)
         .where(
@@ -99,10 +102,14 @@ def core_statements(dialect: str) -> CoreStatements:
         .where(uploads.c.id == bindparam("upload_id"))
         .values(size=bindparam("size"), updated_at=bindparam("at")),
         delete_upload=delete(uploads).where(uploads.c.id == bindparam("upload_id")),
-        linked_digests=select(repository_blobs.c.digest).where(
+        # FOR SHARE on PostgreSQL: GC's link reclaim cannot delete a link a manifest push relies on
+        # (docs/gc.md); SQLite serialises writers and renders no lock clause.
+        linked_digests=select(repository_blobs.c.digest)
+        .where(
             repository_blobs.c.repository_id == bindparam("repository_id"),
             repository_blobs.c.digest.in_(bindparam("digests", expanding=True)),
-        ),
+        )
+        .with_for_update(read=True),
         manifest_digests=select(manifests.c.digest).where(
             manifests.c.repository_id == bindparam("repository_id"),
             manifests.c.digest.in_(bindparam("digests", expanding=True)),

@@ -15,9 +15,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dockyard.domain.errors import ManifestBlobUnknown, NameUnknown, TagImmutable
+from dockyard.domain.errors import BlobDeleting, ManifestBlobUnknown, NameUnknown, TagImmutable
 from dockyard.domain.records import ImageSummary, ManifestRecord, NewManifest, Referrer, Repository, Upload
 from dockyard.metadata.base import SqlStore
+from dockyard.metadata.gc_sql import claim_blob
 from dockyard.metadata.statements import core_statements
 from dockyard.metadata.tables import (
     blobs,
@@ -77,12 +78,17 @@ class SqlMetadataStore(SqlStore):
 
     # -- blobs ----------------------------------------------------------------------------------------
 
+    async def claim_blob(self, digest: str, size: int) -> bool:
+        return await self._write_unit(claim_blob, self._sql, digest, size, self._clock.now())
+
     async def link_blob(self, repository_id: int, digest: str, size: int) -> None:
         await self._repository_write(self._link, repository_id, digest, size)
 
     def _link(self, conn: Connection, repository_id: int, digest: str, size: int) -> None:
+        """The blob's row held (shared) to the commit, so GC cannot tombstone it meanwhile (docs/gc.md)."""
         now = self._clock.now()
-        conn.execute(self._sql.insert_blob, {"digest": digest, "size": size, "now": now})
+        if not claim_blob(conn, self._sql, digest, size, now):
+            raise BlobDeleting(digest=digest)
         conn.execute(self._sql.link_blob, {"repository_id": repository_id, "digest": digest, "now": now})
 
     async def linked_blob_size(self, repository_id: int, digest: str) -> int | None:

@@ -77,6 +77,9 @@ blobs = Table(
     Column("digest", DIGEST, primary_key=True),
     Column("size", BigInteger, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    Column("marked_at", UTCDateTime(), nullable=True),  # found unreferenced by GC (docs/gc.md)
+    Column("deleting_at", UTCDateTime(), nullable=True),  # GC's tombstone: being deleted, never linked again
+    Index("ix_blobs_marked_at", "marked_at"),
 )
 
 repository_blobs = Table(
@@ -84,7 +87,8 @@ repository_blobs = Table(
     metadata,
     Column("repository_id", ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True),
     Column("digest", ForeignKey("blobs.digest"), primary_key=True),
-    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),  # last linked (an upload or mount refreshes it)
+    Index("ix_repository_blobs_digest", "digest"),
 )
 
 manifests = Table(

@@ -12,9 +12,11 @@ from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from dockyard.blobstore.content import BlobStore
+from dockyard.blobstore.content import BlobStore, Claim
+from dockyard.blobstore.content import Upload as BlobUpload
 from dockyard.domain.digest import Digest
 from dockyard.domain.errors import (
+    BlobDeleting,
     BlobUnknown,
     BlobUploadUnknown,
     ManifestUnknown,
@@ -27,6 +29,8 @@ from dockyard.ports import Clock, MetadataStore
 
 ReadCheck = Callable[[str, str], Awaitable[bool]]  # (account, repository name): may the caller read it?
 DIRECT_PREFIX = "direct-"
+CLAIM_ATTEMPTS = 100  # times CLAIM_PAUSE: how long an upload waits for a collection of its blob to end
+CLAIM_PAUSE = 0.1
 
 
 async def _allow_all(_account: str, _name: str) -> bool:
@@ -131,7 +135,10 @@ class RegistryService:
         size = await self._mountable_size(account, digest, source, can_read)
         if size is None or await self.blobs.stat(digest) is None:
             return MountResult(None, await self.start_upload(account, name))
-        await self.store.link_blob(repository.id, str(digest), size)
+        try:
+            await self.store.link_blob(repository.id, str(digest), size)
+        except BlobDeleting:  # garbage collection is deleting it: the client uploads it instead
+            return MountResult(None, await self.start_upload(account, name))
         return MountResult(digest, None)
 
     async def _mountable_size(
@@ -199,7 +206,7 @@ class RegistryService:
                 await upload.receive(stream, length)
             repository = await self.repository(account, name)
             try:
-                await upload.commit(digest)
+                await upload.commit(digest, self._claim(digest, upload))
             except Exception:
                 await self._end_upload(upload_id)
                 raise
@@ -219,10 +226,24 @@ class RegistryService:
         try:
             upload = await self.blobs.open(scratch, 0)
             size = await upload.receive(stream, length)
-            await upload.commit(digest)
+            await upload.commit(digest, self._claim(digest, upload))
         finally:
             await self.blobs.discard(scratch)
         await self.store.link_blob(repository.id, str(digest), size)
+
+    def _claim(self, digest: Digest, upload: BlobUpload) -> Claim:
+        """Garbage collection's claim (``docs/gc.md``): the blob's row exists and is unmarked before its
+        bytes reach its path, so no collection that could delete them is under way or can start before
+        the link. A blob being collected is waited for (its tombstone goes right after its bytes)."""
+
+        async def claim() -> None:
+            for _ in range(CLAIM_ATTEMPTS):
+                if await self.store.claim_blob(str(digest), upload.size):
+                    return
+                await asyncio.sleep(CLAIM_PAUSE)
+            raise BlobDeleting(digest=str(digest))
+
+        return claim
 
     async def cancel(self, account: str, name: str, upload_id: str) -> None:
         await self.upload(account, name, upload_id)

@@ -1,6 +1,7 @@
 """Runs background jobs on one replica at a time, under leases in the database (:mod:`dockyard.workers`).
 
-Each replica's scheduler polls every ``poll`` seconds. For a due job it tries :meth:`JobLeases.claim`;
+Each replica's scheduler polls every ``poll`` seconds: one read of the jobs that are due and unheld (an idle
+replica writes nothing). For each such job it tries :meth:`JobLeases.claim`;
 the one replica that wins runs the job, renewing its lease every third of the lease, and when the run ends
 (well or not) moves the job's due time one interval on and drops the lease. A run whose renewal finds the
 lease gone (this replica was paused past it and another took over) is cancelled. On a clean shutdown the
@@ -92,9 +93,10 @@ class Scheduler:
 
     async def tick(self) -> list[str]:
         """Claim and start every due job this replica is not running; the names started."""
-        started = []
+        started: list[str] = []
+        due = await self._leases.claimable(self._clock.now())
         for job in self._jobs:
-            if job.name in self._running:
+            if job.name in self._running or job.name not in due:
                 continue
             now = self._clock.now()
             if await self._leases.claim(job.name, self.owner, now, now + self._lease):

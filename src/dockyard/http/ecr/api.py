@@ -27,15 +27,18 @@ from dockyard.http.ecr.auth import AccountResolver, Authenticator, Authorizer, E
 from dockyard.http.ecr.downloads import LayerDownloads
 from dockyard.http.ecr.errors import ecr_error
 from dockyard.http.ecr.handlers import EcrHandlers, PolicyGuard
+from dockyard.http.ecr.lifecycle_handlers import LifecycleHandlers
 from dockyard.http.ecr.throttle import OciThrottle
 from dockyard.metadata.ecr_image_store import EcrImageStore
 from dockyard.metadata.ecr_store import EcrStore
+from dockyard.metadata.lifecycle_store import LifecycleStore
 from dockyard.ports import ChangeSignal, Clock
 from dockyard.services.ecr import EcrConfig, EcrRepositories
 from dockyard.services.ecr_images import EcrImages, PullRecorder
 from dockyard.services.ecr_layers import DOWNLOAD_PATH, EcrLayers
 from dockyard.services.ecr_limits import RateLimitConfig, RateLimiter
 from dockyard.services.ecr_tokens import HmacTokenIssuer, PageTokens, SigningKey, TokenIssuer, UrlSigner
+from dockyard.services.lifecycle import Lifecycle, LifecycleConfig
 from dockyard.services.manifests import ManifestService
 from dockyard.services.registry import RegistryService
 
@@ -74,6 +77,7 @@ class EcrApi:
     limiter: RateLimiter
     issuer: TokenIssuer
     config: EcrConfig
+    lifecycle: Lifecycle
 
     def routes(self) -> list[BaseRoute]:
         """``POST /`` (the API) and the layer download path, for a Starlette route list."""
@@ -108,6 +112,7 @@ def build_ecr_endpoint(
     download_lifetime: timedelta = timedelta(minutes=10),
     policy_guard: PolicyGuard | None = None,
     settings_signal: ChangeSignal | None = None,
+    lifecycle: LifecycleConfig | None = None,
 ) -> EcrApi:
     config = EcrConfig(region, domain, default_account, download_lifetime=download_lifetime)
     pages = PageTokens(key)
@@ -120,7 +125,11 @@ def build_ecr_endpoint(
     signer = UrlSigner(key)
     layers = EcrLayers(repositories, store, registry, clock, config, signer)
     limiter = RateLimiter(rate_limits or RateLimitConfig())
-    handlers = EcrHandlers(repositories, images, layers, authorizer, limiter, policy_guard)
+    policies = Lifecycle(
+        repositories, LifecycleStore(engine, clock, signal), clock, lifecycle or LifecycleConfig()
+    )
+    extra = LifecycleHandlers(policies, pages).operations()
+    handlers = EcrHandlers(repositories, images, layers, authorizer, limiter, policy_guard, extra)
     manifests.tag_rules = repositories
     manifests.pull_listeners.append(pulls)
     endpoint = EcrEndpoint(
@@ -131,7 +140,7 @@ def build_ecr_endpoint(
         max_body_bytes=MAX_BODY_BYTES,
     )
     downloads = LayerDownloads(registry, signer, clock)
-    return EcrApi(endpoint, downloads, repositories, images, layers, limiter, issuer, config)
+    return EcrApi(endpoint, downloads, repositories, images, layers, limiter, issuer, config, policies)
 
 
 def fixed_account(account: str) -> Callable[[Any], Awaitable[str]]:

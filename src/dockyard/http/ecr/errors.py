@@ -10,8 +10,10 @@ import logging
 
 from dockyard.domain import errors as e
 from dockyard.domain.identity import AccessDenied
+from dockyard.domain.lifecycle import LifecyclePolicyInvalid
 from dockyard.http.aws.errors import AwsError, DomainTable, map_domain_error
 from dockyard.services import ecr_types as t
+from dockyard.services import lifecycle
 
 log = logging.getLogger("dockyard.ecr")
 
@@ -48,6 +50,9 @@ ECR_ERRORS: DomainTable = {
     e.ManifestTooLarge: ("InvalidParameterException", 400),
     e.PaginationInvalid: ("InvalidParameterException", 400),
     AccessDenied: ("AccessDeniedException", 400),
+    LifecyclePolicyInvalid: ("InvalidParameterException", 400),
+    lifecycle.LifecyclePolicyNotFound: ("LifecyclePolicyNotFoundException", 400),
+    lifecycle.LifecyclePreviewNotFound: ("LifecyclePolicyPreviewNotFoundException", 400),
 }
 
 

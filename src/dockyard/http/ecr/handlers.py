@@ -75,7 +75,9 @@ class EcrHandlers:
         authorizer: Authorizer,
         limiter: RateLimiter,
         policy_guard: PolicyGuard | None = None,
+        extra: Mapping[str, Operation] | None = None,
     ) -> None:
+        self.extra = dict(extra or {})  # operations served by other handler classes (lifecycle)
         self.repositories = repositories
         self.images = images
         self.layers = layers
@@ -115,6 +117,7 @@ class EcrHandlers:
             "InitiateLayerUpload": Operation(self.initiate_layer_upload, repo),
             "UploadLayerPart": Operation(self.upload_layer_part, repo),
             "CompleteLayerUpload": Operation(self.complete_layer_upload, repo),
+            **self.extra,
         }
 
     def handlers(self) -> dict[str, Handler[EcrCaller]]:
