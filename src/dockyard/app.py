@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -72,6 +73,7 @@ from dockyard.workers.lifecycle import lifecycle_policies
 from dockyard.workers.scheduler import Scheduler
 
 log = logging.getLogger("dockyard")
+IO_THREADS = 32  # worker threads for blob file I/O (the default executor), as many as anyio gave before
 
 
 @dataclass
@@ -321,6 +323,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None, run_migrations
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # Blob file I/O runs in the loop's default executor (``asyncio.to_thread``); its default size
+        # (CPUs + 4) would queue concurrent uploads and ranged reads behind each other on a small machine.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(IO_THREADS, thread_name_prefix="dockyard-io")
+        )
         if run_migrations:
             await upgrade(services.engine)
         await services.keys.start()

@@ -15,6 +15,7 @@ before that leaves at most scratch bytes, which the upload expiry removes.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -22,8 +23,6 @@ import struct
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-
-import anyio.to_thread
 
 READ_CHUNK = 1 << 20
 _SIZE = struct.Struct("<Q")
@@ -45,7 +44,7 @@ class FilesystemDriver:
     async def stat(self, path: str) -> int | None:
         full = self._full(path)
         try:
-            return (await anyio.to_thread.run_sync(full.stat)).st_size
+            return (await asyncio.to_thread(full.stat)).st_size
         except FileNotFoundError:
             return None
 
@@ -58,13 +57,13 @@ class FilesystemDriver:
 
     async def read(self, path: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         full = self._full(path)
-        handle = await anyio.to_thread.run_sync(open, full, "rb")
+        handle = await asyncio.to_thread(open, full, "rb")
         try:
-            await anyio.to_thread.run_sync(handle.seek, offset)
+            await asyncio.to_thread(handle.seek, offset)
             remaining = length
             while remaining is None or remaining > 0:
                 size = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)
-                chunk = await anyio.to_thread.run_sync(handle.read, size)
+                chunk = await asyncio.to_thread(handle.read, size)
                 if not chunk:
                     break
                 if remaining is not None:
@@ -75,23 +74,23 @@ class FilesystemDriver:
 
     async def writer(self, path: str) -> FileWriter:
         full = self._full(path)
-        await anyio.to_thread.run_sync(_create, full)
+        await asyncio.to_thread(_create, full)
         return FileWriter(self, full, 0)
 
     async def resume(self, path: str, size: int) -> tuple[FileWriter, bytes] | None:
         full = self._full(path)
-        state = await anyio.to_thread.run_sync(_resume, full, size)
+        state = await asyncio.to_thread(_resume, full, size)
         return None if state is None else (FileWriter(self, full, size), state)
 
     async def commit(self, src: str, dst: str) -> None:
-        await anyio.to_thread.run_sync(_commit, self._full(src), self._full(dst))
+        await asyncio.to_thread(_commit, self._full(src), self._full(dst))
 
     async def delete(self, path: str) -> None:
-        await anyio.to_thread.run_sync(_delete, self._full(path))
+        await asyncio.to_thread(_delete, self._full(path))
 
     async def list(self, prefix: str) -> list[tuple[str, datetime]]:
         directory, _, start = prefix.rpartition("/")
-        return await anyio.to_thread.run_sync(_list, self._root, directory, start)
+        return await asyncio.to_thread(_list, self._root, directory, start)
 
 
 class FileWriter:
@@ -109,13 +108,13 @@ class FileWriter:
     async def write(self, data: bytes) -> None:
         position = self._size
         self._size += len(data)
-        await anyio.to_thread.run_sync(_pwrite, self._full, position, data)
+        await asyncio.to_thread(_pwrite, self._full, position, data)
 
     async def save(self, state: bytes = b"") -> None:
-        await anyio.to_thread.run_sync(_save_state, self._full, self._size, state)
+        await asyncio.to_thread(_save_state, self._full, self._size, state)
 
     async def commit(self, dst: str) -> None:
-        await anyio.to_thread.run_sync(_commit, self._full, self._driver._full(dst))
+        await asyncio.to_thread(_commit, self._full, self._driver._full(dst))
 
     async def abandon(self) -> None:
         """Nothing to do: the next resume truncates the file to the acknowledged size."""
