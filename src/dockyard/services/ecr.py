@@ -72,6 +72,20 @@ class AuthorizationData:
     proxy_endpoint: str
 
 
+def page_position(pages: PageTokens, token: str | None, operation: str, scope: str, kind: type) -> object:
+    """Where a ``nextToken`` of ``operation`` over ``scope`` resumes (a ``kind``), ``None`` without one;
+    ECR's InvalidParameter for a token that is forged, expired, or another operation's."""
+    if token is None:
+        return None
+    try:
+        position = pages.read(token, operation, scope)
+    except ValueError:
+        raise parameter_error("nextToken", "Invalid NextToken") from None
+    if not isinstance(position, kind):
+        raise parameter_error("nextToken", "Invalid NextToken")
+    return position
+
+
 def parameter_error(member: str, constraint: str) -> InvalidParameter:
     return InvalidParameter(f"Invalid parameter at '{member}' failed to satisfy constraint: '{constraint}'")
 
@@ -208,13 +222,7 @@ class EcrRepositories:
         return Page(found, self.pages.issue("DescribeRepositories", scope, found[-1].name))
 
     def _position(self, token: str, operation: str, scope: str) -> str:
-        try:
-            position = self.pages.read(token, operation, scope)
-        except ValueError:
-            raise parameter_error("nextToken", "Invalid NextToken") from None
-        if not isinstance(position, str):
-            raise parameter_error("nextToken", "Invalid NextToken")
-        return position
+        return str(page_position(self.pages, token, operation, scope, str))
 
     async def delete(self, name: str, registry: RegistryRef, force: bool) -> EcrRepository:
         found = await self.get(name, registry)

@@ -25,7 +25,13 @@ from dockyard.metadata.ecr_image_store import EcrImageStore
 from dockyard.metadata.ecr_public_store import EcrPublicStore, catalog_columns
 from dockyard.metadata.ecr_store import EcrStore
 from dockyard.ports import Clock
-from dockyard.services.ecr import MAX_RESOURCE_TAGS, check_policy, check_resource_tags, parameter_error
+from dockyard.services.ecr import (
+    MAX_RESOURCE_TAGS,
+    check_policy,
+    check_resource_tags,
+    page_position,
+    parameter_error,
+)
 from dockyard.services.ecr_public_types import (
     ARCHITECTURES,
     OPERATING_SYSTEMS,
@@ -209,15 +215,7 @@ class EcrPublic:
         return Page(found, self.pages.issue("DescribeRepositories", account, found[-1].name))
 
     def _position(self, token: str | None, operation: str, scope: str, kind: type) -> object:
-        if token is None:
-            return None
-        try:
-            position = self.pages.read(token, operation, scope)
-        except ValueError:
-            raise parameter_error("nextToken", "Invalid NextToken") from None
-        if not isinstance(position, kind):
-            raise parameter_error("nextToken", "Invalid NextToken")
-        return position
+        return page_position(self.pages, token, operation, scope, kind)
 
     async def delete(self, account: str, name: str, force: bool) -> PublicRepository:
         found = await self.get(account, name)
