@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from dockyard.app import Services, build_services, migrate
 from dockyard.cli_gc import gc_command, human_bytes
 from dockyard.cli_lifecycle import events_app, lifecycle_app
+from dockyard.cli_options import AccountOption, ConfigOption, DataDirOption, JsonOption, console, err_console
 from dockyard.config import Settings, load_settings
 from dockyard.domain.errors import RegistryError
 from dockyard.domain.identity import IdentityError, registry_host
@@ -30,18 +30,6 @@ app.add_typer(admin_app, name="admin")
 app.add_typer(lifecycle_app, name="lifecycle")
 app.add_typer(events_app, name="events")
 app.command("gc")(gc_command)
-console = Console()
-err_console = Console(stderr=True)
-
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="TOML config file (keys as in `Settings`).")
-]
-DataDirOption = Annotated[Path | None, typer.Option("--data-dir", help="Where SQLite and blobs live.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-AccountOption = Annotated[
-    str | None,
-    typer.Option("--account", help="The account the repository is in [default: the default account]."),
-]
 
 
 @app.command()

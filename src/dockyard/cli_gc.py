@@ -5,28 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from dockyard.app import build_services, migrate
+from dockyard.cli_options import ConfigOption, DataDirOption, JsonOption, console, err_console
 from dockyard.config import load_settings
 from dockyard.domain.gc import GcPlan, GcResult
 
-console = Console()
-err_console = Console(stderr=True)
 SHOWN = 20  # rows of each kind the table shows (``--json`` lists all)
 
 
 def gc_command(
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file.")] = None,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Where SQLite and blobs live.")] = None,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would go; delete nothing.")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Reclaim blobs and blob links nothing references, past their grace (gc_grace_seconds)."""
     try:

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
 from dockyard.app import Services, build_services, ecr_api, migrate
+from dockyard.cli_options import AccountOption, ConfigOption, DataDirOption, JsonOption, console, err_console
 from dockyard.config import Settings, load_settings
 from dockyard.domain.errors import RegistryError
 from dockyard.domain.lifecycle import Expiry, LifecyclePolicyInvalid
@@ -24,18 +24,6 @@ from dockyard.services.lifecycle import Lifecycle
 T = TypeVar("T")
 lifecycle_app = typer.Typer(help="Run or preview a repository's lifecycle policy.", no_args_is_help=True)
 events_app = typer.Typer(help="What lifecycle runs did.", no_args_is_help=True)
-console = Console()
-err_console = Console(stderr=True)
-
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="TOML config file (keys as in `Settings`).")
-]
-DataDirOption = Annotated[Path | None, typer.Option("--data-dir", help="Where SQLite and blobs live.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-AccountOption = Annotated[
-    str | None,
-    typer.Option("--account", help="The account the repository is in [default: the default account]."),
-]
 
 
 def _with_lifecycle(
