@@ -24,8 +24,10 @@ def database_url(dsn: str | None, data_dir: Path) -> str:
 
 def create_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
+        # Stores run their SQL on the synchronous engine of :mod:`dockyard.metadata.units`; this one only
+        # serves migrations and the readiness check, so a small pool does.
         engine = create_async_engine(
-            url, pool_size=8, max_overflow=8, pool_reset_on_return=None, connect_args={"timeout": 30}
+            url, pool_size=2, max_overflow=4, pool_reset_on_return=None, connect_args={"timeout": 30}
         )
         _install_sqlite_hooks(engine)
         return engine

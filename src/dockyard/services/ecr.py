@@ -262,10 +262,7 @@ class EcrRepositories:
     async def policy(self, name: str, registry: RegistryRef) -> tuple[EcrRepository, str]:
         found = await self.get(name, registry)
         if found.policy_text is None:
-            raise RepositoryPolicyNotFound(
-                f"Repository policy does not exist for the repository with name '{name}' in the registry "
-                f"with id '{found.account_id}'"
-            )
+            raise RepositoryPolicyNotFound.of(name, found.account_id)
         return found, found.policy_text
 
     async def delete_policy(self, name: str, registry: RegistryRef) -> tuple[EcrRepository, str]:

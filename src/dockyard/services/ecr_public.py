@@ -249,10 +249,7 @@ class EcrPublic:
     async def policy(self, account: str, name: str) -> tuple[PublicRepository, str]:
         found = await self.get(account, name)
         if found.policy_text is None:
-            raise RepositoryPolicyNotFound(
-                f"Repository policy does not exist for the repository with name '{name}' in the registry "
-                f"with id '{account}'"
-            )
+            raise RepositoryPolicyNotFound.of(name, account)
         return found, found.policy_text
 
     async def delete_policy(self, account: str, name: str) -> tuple[PublicRepository, str]:

@@ -135,7 +135,13 @@ class RepositoryNotEmpty(EcrError):
 
 
 class RepositoryPolicyNotFound(EcrError):
-    pass
+    @classmethod
+    def of(cls, name: str, account: str) -> RepositoryPolicyNotFound:
+        """ECR's (and ECR Public's) text for a repository without a policy."""
+        return cls(
+            f"Repository policy does not exist for the repository with name '{name}' in the registry "
+            f"with id '{account}'"
+        )
 
 
 class RegistryPolicyNotFound(EcrError):
