@@ -40,6 +40,7 @@ from dockyard.http.observability import Metrics, ObservabilityMiddleware
 from dockyard.http.oci.auth import OciGate
 from dockyard.http.oci.router import OciRouter
 from dockyard.http.oci.routes import OciApi
+from dockyard.http.sbom import SbomEndpoint
 from dockyard.http.sts import UNSIGNED_ACTIONS, sts_endpoint
 from dockyard.metadata.cache import CachedMetadataStore
 from dockyard.metadata.ecr_store import EcrStore
@@ -53,7 +54,9 @@ from dockyard.metadata.listener import ChangeListener, listener_dsn
 from dockyard.metadata.migrate import upgrade
 from dockyard.metadata.signal import ACCESS, DATA, CombinedSignal, FileChangeSignal
 from dockyard.metadata.store import SqlMetadataStore
+from dockyard.metadata.vulndb_store import VulnDbStore
 from dockyard.ports import BlobDriver, ChangeSignal, Clock
+from dockyard.scanner.builder import LayerInventoryBuilder, scanner_pool
 from dockyard.services.access import Access, Caller
 from dockyard.services.ecr_layers import DOWNLOAD_PATH
 from dockyard.services.ecr_limits import RateLimitConfig
@@ -61,15 +64,21 @@ from dockyard.services.ecr_public import PublicConfig
 from dockyard.services.ecr_tokens import HmacTokenIssuer, SigningKey, TokenKeyRing
 from dockyard.services.gc import GarbageCollector
 from dockyard.services.identity import IdentityService
-from dockyard.services.lifecycle import Lifecycle, LifecycleConfig
+from dockyard.services.lifecycle import LifecycleConfig
 from dockyard.services.manifests import ManifestService
 from dockyard.services.registry import RegistryPolicy, RegistryService
 from dockyard.services.registry_access import UNASSIGNED_ACCOUNT, RegistryAccess
+from dockyard.services.sbom_export import SbomExport
+from dockyard.services.scan_runner import RunnerConfig, ScanRunner
+from dockyard.services.scanning import ScanningConfig
 from dockyard.services.server_keys import ServerKeys, placeholder_ring
 from dockyard.services.sts import StsService
+from dockyard.services.vuln_matching import VulnMatcher
+from dockyard.services.vulndb import VulnDb
 from dockyard.workers import gc as gc_job
 from dockyard.workers import housekeeping
 from dockyard.workers.lifecycle import lifecycle_policies
+from dockyard.workers.scans import ScanWorker, vulnerability_reevaluation
 from dockyard.workers.scheduler import Scheduler
 
 log = logging.getLogger("dockyard")
@@ -90,6 +99,7 @@ class Services:
     access_signal: ChangeSignal  # moves when repositories, policies or settings change, not on pushes
     keys: Keys
     gc: GarbageCollector
+    vulnerabilities: VulnDb
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -192,6 +202,7 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         access_signal,
         keys,
         GarbageCollector(SqlGcStore(engine, clock, data_signal), blobs, clock, gc_policy(settings)),
+        VulnDb(VulnDbStore(engine, clock), clock),
     )
 
 
@@ -298,7 +309,41 @@ def ecr_api(settings: Settings, services: Services) -> EcrApi:
         policy_guard=services.registry_access.keeps_control,
         settings_signal=services.access_signal,
         lifecycle=lifecycle_config(settings),
+        vulnerabilities=services.vulnerabilities,
+        scanning=ScanningConfig(timedelta(hours=settings.scan_on_demand_interval_hours)),
     )
+
+
+def scan_runner(settings: Settings, services: Services, ecr: EcrApi, *, processes: bool = True) -> ScanRunner:
+    """Runs one scan; with ``processes`` the layers are read in a pool of scanner processes."""
+    scanning = ecr.scanning
+    matcher = VulnMatcher(services.vulnerabilities, scanning.inventories)
+    memory = settings.scan_memory_limit_mib * 1024 * 1024
+    return ScanRunner(
+        services.registry,
+        scanning.store,
+        scanning.inventories,
+        matcher,
+        LayerInventoryBuilder(),
+        services.clock,
+        RunnerConfig(settings.data_dir / "scan-scratch"),
+        pool=(lambda: scanner_pool(settings.scan_concurrency, memory)) if processes else None,
+    )
+
+
+def scan_worker(settings: Settings, services: Services, ecr: EcrApi) -> ScanWorker:
+    """The scan worker of this process: its scans run in a pool of scanner processes."""
+    scanning = ecr.scanning
+    runner = scan_runner(settings, services, ecr)
+    worker = ScanWorker(
+        scanning.store,
+        runner,
+        services.clock,
+        concurrency=settings.scan_concurrency,
+        lease=timedelta(seconds=max(settings.job_lease_seconds, 60)),
+    )
+    scanning.wake = worker.wake
+    return worker
 
 
 def lifecycle_config(settings: Settings) -> LifecycleConfig:
@@ -332,11 +377,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None, run_migrations
             await upgrade(services.engine)
         await services.keys.start()
         await services.identity.seed()  # the AWS managed policies (idempotent, any process may)
-        scheduler = _scheduler(settings, services, ecr.lifecycle)
+        scheduler = _scheduler(settings, services, ecr)
         await scheduler.start()
+        scans = scan_worker(settings, services, ecr)
+        if settings.scan_concurrency:
+            await scans.start()
         try:
             yield
         finally:
+            await scans.stop()
+            scans.runner.close()
             await scheduler.stop()
             await services.keys.stop()
             await services.close()
@@ -374,10 +424,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None, run_migrations
     router = public.switch(ecr.throttle_oci(OciRouter(oci, gate), throttled_account))
     registry_api = [Mount("/v2", app=router), Route("/v2", router)]
     aws = aws_router(settings, services, ecr, public)
+    sboms = SbomEndpoint(SbomExport(ecr.scanning, services.manifests), gate)
     app = Starlette(
         routes=[
             *ops,
             *registry_api,
+            *sboms.routes(),
             Route(DOWNLOAD_PATH, ecr.downloads, methods=["GET", "HEAD"]),
             Route("/token", public.token.handle, methods=["GET"]),
             Route("/", aws),
@@ -396,14 +448,16 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": exc.detail}, exc.status_code)
 
 
-def _scheduler(settings: Settings, services: Services, lifecycle: Lifecycle) -> Scheduler:
+def _scheduler(settings: Settings, services: Services, ecr: EcrApi) -> Scheduler:
     """Background jobs, each run by one replica at a time (leases in the database)."""
     interval = timedelta(seconds=settings.housekeeping_interval_seconds)
+    matcher = VulnMatcher(services.vulnerabilities, ecr.scanning.inventories)
     jobs = [
         housekeeping.upload_expiry(services.registry, interval),
         housekeeping.session_expiry(services.identity, interval),
-        lifecycle_policies(lifecycle, timedelta(seconds=settings.lifecycle_interval_seconds)),
+        lifecycle_policies(ecr.lifecycle, timedelta(seconds=settings.lifecycle_interval_seconds)),
         gc_job.garbage_collection(services.gc, timedelta(seconds=settings.gc_interval_seconds)),
+        vulnerability_reevaluation(matcher, timedelta(seconds=settings.scan_reevaluate_interval_seconds)),
     ]
     leases = SqlJobLeases(services.engine, services.clock)
     return Scheduler(leases, services.clock, jobs, lease=timedelta(seconds=settings.job_lease_seconds))

@@ -15,6 +15,8 @@ from dockyard.app import Services, build_services, migrate
 from dockyard.cli_gc import gc_command, human_bytes
 from dockyard.cli_lifecycle import events_app, lifecycle_app
 from dockyard.cli_options import AccountOption, ConfigOption, DataDirOption, JsonOption, console, err_console
+from dockyard.cli_scan import sbom_command, scan_command
+from dockyard.cli_vulndb import vulndb_app
 from dockyard.config import Settings, load_settings
 from dockyard.domain.errors import RegistryError
 from dockyard.domain.identity import IdentityError, registry_host
@@ -29,7 +31,10 @@ admin_app = typer.Typer(help="Accounts, root credentials and server keys.", no_a
 app.add_typer(admin_app, name="admin")
 app.add_typer(lifecycle_app, name="lifecycle")
 app.add_typer(events_app, name="events")
+app.add_typer(vulndb_app, name="vulndb")
 app.command("gc")(gc_command)
+app.command("scan")(scan_command)
+app.command("sbom")(sbom_command)
 
 
 @app.command()

@@ -59,6 +59,18 @@ class Settings(BaseSettings):
     lifecycle_keep_rules: bool = Field(
         False, description="accept the dockyardKeepRules extension in lifecycle policies (not ECR's)"
     )
+    scan_concurrency: int = Field(
+        2, ge=0, le=64, description="image scans run at once on this replica (0: this replica scans none)"
+    )
+    scan_on_demand_interval_hours: float = Field(
+        24.0, ge=0, description="StartImageScan allowed once per image per this many hours (0: no limit)"
+    )
+    scan_memory_limit_mib: int = Field(
+        2048, ge=256, description="address-space limit of each scanner process (untrusted layers)"
+    )
+    scan_reevaluate_interval_seconds: float = Field(
+        60.0, gt=0, description="how often stored inventories are re-matched after a database import"
+    )
     access_log: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     shutdown_timeout: float = Field(30.0, ge=0, description="seconds to finish in-flight requests on SIGTERM")

@@ -6,13 +6,17 @@ passes the same contract suite (``tests/contract``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from dockyard.domain.gc import GcPlan, RepositoryUsage
 from dockyard.domain.records import ImageSummary, ManifestRecord, NewManifest, Referrer, Repository, Upload
+from dockyard.domain.scanning.inventory import Inventory, LayerBlob
+from dockyard.domain.vulns.ecosystems import MatchQuery
+from dockyard.domain.vulns.info import AdvisoryInfo
+from dockyard.domain.vulns.matching import Match
 
 
 class Clock(Protocol):
@@ -215,3 +219,31 @@ class GcStore(Protocol):
 
     async def plan(self, cutoff: datetime) -> GcPlan: ...
     async def usage(self, account: str) -> list[RepositoryUsage]: ...
+
+
+class InventoryBuilder(Protocol):
+    """Reads an image's layers (untrusted) into its package inventory; blocking, CPU-bound work.
+
+    Raises :class:`~dockyard.domain.scanning.inventory.ScanFailed` for layers it will not read (hostile or
+    broken, with the reason) and ``UnsupportedImage`` for images it cannot read."""
+
+    def __call__(self, layers: Sequence[LayerBlob], scratch: Path) -> Inventory: ...
+
+
+class VulnerabilityDatabaseState(Protocol):
+    @property
+    def generation(self) -> int: ...
+    @property
+    def updated_at(self) -> datetime | None: ...
+
+
+class VulnerabilityDatabase(Protocol):
+    """The imported advisories (``services/vulndb.py``), as image scanning consults them."""
+
+    async def state(self) -> VulnerabilityDatabaseState:
+        """The database's generation (moves on every import that changes it) and when its data was last
+        updated (ECR's ``vulnerabilitySourceUpdatedAt``)."""
+        ...
+
+    async def match(self, queries: Collection[MatchQuery]) -> Mapping[MatchQuery, Sequence[Match]]: ...
+    async def advisories(self, ids: Collection[str]) -> Mapping[str, AdvisoryInfo]: ...

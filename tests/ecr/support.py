@@ -102,6 +102,7 @@ def build_app(
         default_account=ACCOUNT,
         rate_limits=rate_limits,
         lifecycle=lifecycle_config(settings),
+        vulnerabilities=services.vulnerabilities,
     )
     app.router.routes[0:0] = api.routes()
     for route in app.router.routes:

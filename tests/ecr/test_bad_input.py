@@ -141,8 +141,8 @@ CASES: list[tuple[str, dict[str, Any] | bytes, str, str]] = [
         "aws:x",
     ),
     (
-        "StartImageScan",
-        {"repositoryName": REPO, "imageId": {"imageTag": "v1"}},
+        "CreatePullThroughCacheRule",
+        {"ecrRepositoryPrefix": "cache", "upstreamRegistryUrl": "public.ecr.aws"},
         "UnknownOperationException",
         "The requested operation is not recognized by the service.",
     ),

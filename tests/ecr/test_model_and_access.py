@@ -77,6 +77,11 @@ SCENARIO: list[tuple[str, Params]] = [
         "ListImageReferrers",
         lambda c: {"repositoryName": REPO, "subjectId": {"imageDigest": digest_of(MANIFEST.encode())}},
     ),
+    ("PutRegistryScanningConfiguration", lambda c: {"scanType": "BASIC", "rules": []}),
+    ("GetRegistryScanningConfiguration", lambda c: {}),
+    ("BatchGetRepositoryScanningConfiguration", lambda c: {"repositoryNames": [REPO]}),
+    ("StartImageScan", lambda c: {"repositoryName": REPO, "imageId": {"imageTag": "v1"}}),
+    ("DescribeImageScanFindings", lambda c: {"repositoryName": REPO, "imageId": {"imageTag": "v1"}}),
     ("BatchDeleteImage", lambda c: {"repositoryName": REPO, "imageIds": [{"imageTag": "v1"}]}),
     ("PutLifecyclePolicy", lambda c: {"repositoryName": REPO, "lifecyclePolicyText": LIFECYCLE}),
     ("GetLifecyclePolicy", lambda c: {"repositoryName": REPO}),
@@ -116,7 +121,7 @@ def _snake(name: str) -> str:
 def test_scenario_covers_every_served_operation(server: Server) -> None:
     served = set(server.api.endpoint.handlers)
     assert served == {op for op, _ in SCENARIO}
-    assert len(served) == 32
+    assert len(served) == 37
 
 
 def test_every_response_parses_with_its_required_members(server: Server) -> None:

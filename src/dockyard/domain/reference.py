@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import cache
 
 from dockyard.domain.errors import NameInvalid, TagInvalid
 
@@ -24,3 +25,10 @@ def validate_tag(tag: str) -> str:
     if not TAG_PATTERN.match(tag):
         raise TagInvalid("invalid tag", tag=tag[:128])
     return tag
+
+
+@cache
+def wildcard(pattern: str) -> re.Pattern[str]:
+    """ECR's ``WILDCARD`` filters (tag exclusions, scanning rules): ``*`` matches any run, nothing else is
+    special."""
+    return re.compile("".join(".*" if ch == "*" else re.escape(ch) for ch in pattern), re.DOTALL)

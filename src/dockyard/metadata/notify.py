@@ -16,7 +16,24 @@ from sqlalchemy import Connection, text
 
 CHANNEL = "dockyard_changes"
 FUNCTION = "dockyard_notify_change"
-QUIET_TABLES = frozenset({"alembic_version", "uploads", "ecr_upload_parts", "ecr_image_pulls", "jobs"})
+QUIET_TABLES = frozenset(
+    {
+        "alembic_version",
+        "uploads",
+        "ecr_upload_parts",
+        "ecr_image_pulls",
+        "jobs",
+        # image scanning's queue, inventories and matches (nothing caches them)
+        "image_scans",
+        "scan_packages",
+        "image_scan_packages",
+        "package_vulns",
+        # the vulnerability database: written in big batches by imports, read uncached by matching
+        "vulndb_advisories",
+        "vulndb_affected",
+        "vulndb_state",
+    }
+)
 
 _FUNCTION_SQL = f"""
 CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$

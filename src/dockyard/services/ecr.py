@@ -188,9 +188,16 @@ class EcrRepositories:
             f"The repository with name '{name}' does not exist in the registry with id '{registry.id}'"
         )
 
+    async def cached(self, repository_id: int) -> EcrRepository | None:
+        """The repository with its settings, from a cache dropped whenever any settings change."""
+        found: EcrRepository | None = await self._rules.get(
+            repository_id, lambda: self.store.repository_by_id(repository_id)
+        )
+        return found
+
     async def is_immutable(self, repository_id: int, tag: str) -> bool:
         """:class:`~dockyard.ports.TagRules` for manifest pushes over ``/v2/``."""
-        found = await self._rules.get(repository_id, lambda: self.store.repository_by_id(repository_id))
+        found = await self.cached(repository_id)
         if found is None:
             return False
         return tag_is_immutable(found.settings.mutability, found.settings.exclusion_filters, tag)

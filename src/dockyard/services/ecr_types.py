@@ -6,14 +6,13 @@ names. Messages are ECR's wording where ECR's is known.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from functools import cache
 from typing import Generic, TypeVar
 
 from dockyard.domain.errors import RegistryError
+from dockyard.domain.reference import wildcard
 
 DEFAULT_ENCRYPTION = "AES256"
 T = TypeVar("T")
@@ -30,18 +29,13 @@ class Mutability(StrEnum):
         return self in (Mutability.IMMUTABLE_WITH_EXCLUSION, Mutability.MUTABLE_WITH_EXCLUSION)
 
 
-@cache
-def _wildcard(pattern: str) -> re.Pattern[str]:
-    return re.compile("".join(".*" if ch == "*" else re.escape(ch) for ch in pattern), re.DOTALL)
-
-
 def tag_is_immutable(mutability: Mutability, filters: tuple[str, ...], tag: str) -> bool:
     """Whether ``tag`` may not be moved: IMMUTABLE, or the exclusion filters say so (``*`` = any run)."""
     if mutability is Mutability.MUTABLE:
         return False
     if mutability is Mutability.IMMUTABLE:
         return True
-    matched = any(_wildcard(f).fullmatch(tag) for f in filters)
+    matched = any(wildcard(f).fullmatch(tag) for f in filters)
     return not matched if mutability is Mutability.IMMUTABLE_WITH_EXCLUSION else matched
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -14,6 +15,9 @@ from dockyard.ports import TagRules
 from dockyard.services.registry import RegistryService
 
 PullListener = Callable[[str, str, str], Awaitable[None]]  # (account, repository, digest), after a read
+# (account, repository, digest, media type), after a manifest is stored (e.g. scan on push)
+PushListener = Callable[[str, Repository, str, str], Awaitable[None]]
+log = logging.getLogger("dockyard.manifests")
 
 
 def immutable_tag_message(tag: str, repository: str) -> str:
@@ -36,6 +40,7 @@ class ManifestService:
         self._store = registry.store
         self.tag_rules: TagRules | None = None  # set by the ECR control plane (tag immutability)
         self.pull_listeners: list[PullListener] = []  # e.g. ECR's lastRecordedPullTime
+        self.push_listeners: list[PushListener] = []
 
     async def put(
         self, account: str, name: str, reference: str, body: bytes, content_type: str | None
@@ -69,6 +74,11 @@ class ManifestService:
             tag=tag,
         )
         await self._store_manifest(name, repository, new)
+        for listener in self.push_listeners:
+            try:
+                await listener(account, repository, str(digest), parsed.media_type)
+            except Exception:  # the push has succeeded; what follows it must not undo that
+                log.exception("push listener failed", extra={"digest": str(digest)})
         return PushedManifest(str(digest), subject)
 
     async def _store_manifest(self, name: str, repository: Repository, new: NewManifest) -> None:

@@ -28,11 +28,14 @@ from dockyard.http.ecr.downloads import LayerDownloads
 from dockyard.http.ecr.errors import ecr_error
 from dockyard.http.ecr.handlers import EcrHandlers, PolicyGuard
 from dockyard.http.ecr.lifecycle_handlers import LifecycleHandlers
+from dockyard.http.ecr.scan_handlers import ScanHandlers
 from dockyard.http.ecr.throttle import OciThrottle
 from dockyard.metadata.ecr_image_store import EcrImageStore
 from dockyard.metadata.ecr_store import EcrStore
 from dockyard.metadata.lifecycle_store import LifecycleStore
-from dockyard.ports import ChangeSignal, Clock
+from dockyard.metadata.scan_inventory import ScanInventoryStore
+from dockyard.metadata.scan_store import ScanStore
+from dockyard.ports import ChangeSignal, Clock, VulnerabilityDatabase
 from dockyard.services.ecr import EcrConfig, EcrRepositories
 from dockyard.services.ecr_images import EcrImages, PullRecorder
 from dockyard.services.ecr_layers import DOWNLOAD_PATH, EcrLayers
@@ -41,6 +44,7 @@ from dockyard.services.ecr_tokens import HmacTokenIssuer, PageTokens, SigningKey
 from dockyard.services.lifecycle import Lifecycle, LifecycleConfig
 from dockyard.services.manifests import ManifestService
 from dockyard.services.registry import RegistryService
+from dockyard.services.scanning import Scanning, ScanningConfig
 
 # ECR's JSON bodies are small but a part upload carries up to 20 MiB of base64 (~27 MiB).
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -78,6 +82,7 @@ class EcrApi:
     issuer: TokenIssuer
     config: EcrConfig
     lifecycle: Lifecycle
+    scanning: Scanning
 
     def routes(self) -> list[BaseRoute]:
         """``POST /`` (the API) and the layer download path, for a Starlette route list."""
@@ -113,6 +118,8 @@ def build_ecr_endpoint(
     policy_guard: PolicyGuard | None = None,
     settings_signal: ChangeSignal | None = None,
     lifecycle: LifecycleConfig | None = None,
+    vulnerabilities: VulnerabilityDatabase,
+    scanning: ScanningConfig | None = None,
 ) -> EcrApi:
     config = EcrConfig(region, domain, default_account, download_lifetime=download_lifetime)
     pages = PageTokens(key)
@@ -128,10 +135,24 @@ def build_ecr_endpoint(
     policies = Lifecycle(
         repositories, LifecycleStore(engine, clock, signal), clock, lifecycle or LifecycleConfig()
     )
-    extra = LifecycleHandlers(policies, pages).operations()
+    scans = Scanning(
+        repositories,
+        images,
+        registry,
+        (ScanStore(engine, clock, settings_signal or signal), ScanInventoryStore(engine, clock)),
+        vulnerabilities,
+        clock,
+        pages,
+        scanning or ScanningConfig(),
+        settings_signal or signal,
+    )
+    scan_handlers = ScanHandlers(scans)
+    extra = LifecycleHandlers(policies, pages).operations() | scan_handlers.operations()
     handlers = EcrHandlers(repositories, images, layers, authorizer, limiter, policy_guard, extra)
+    handlers.image_extras = scan_handlers.image_details
     manifests.tag_rules = repositories
     manifests.pull_listeners.append(pulls)
+    manifests.push_listeners.append(scans.on_push)
     endpoint = EcrEndpoint(
         service="ecr",
         handlers=handlers.handlers(),
@@ -140,7 +161,7 @@ def build_ecr_endpoint(
         max_body_bytes=MAX_BODY_BYTES,
     )
     downloads = LayerDownloads(registry, signer, clock)
-    return EcrApi(endpoint, downloads, repositories, images, layers, limiter, issuer, config, policies)
+    return EcrApi(endpoint, downloads, repositories, images, layers, limiter, issuer, config, policies, scans)
 
 
 def fixed_account(account: str) -> Callable[[Any], Awaitable[str]]:

@@ -14,6 +14,7 @@ from dockyard.domain.lifecycle import LifecyclePolicyInvalid
 from dockyard.http.aws.errors import AwsError, DomainTable, map_domain_error
 from dockyard.services import ecr_types as t
 from dockyard.services import lifecycle
+from dockyard.services import scan_types as scan
 
 log = logging.getLogger("dockyard.ecr")
 
@@ -53,6 +54,9 @@ ECR_ERRORS: DomainTable = {
     LifecyclePolicyInvalid: ("InvalidParameterException", 400),
     lifecycle.LifecyclePolicyNotFound: ("LifecyclePolicyNotFoundException", 400),
     lifecycle.LifecyclePreviewNotFound: ("LifecyclePolicyPreviewNotFoundException", 400),
+    scan.ScanNotFound: ("ScanNotFoundException", 400),
+    scan.UnsupportedImageType: ("UnsupportedImageTypeException", 400),
+    scan.ScanLimitExceeded: ("LimitExceededException", 400),
 }
 
 

@@ -6,7 +6,7 @@ authorization of its IAM action on each resource it touches, then the handler.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -23,6 +23,7 @@ from dockyard.services.ecr_types import (
     ImageDetail,
     ImageFailure,
     ImageId,
+    ImageRow,
     Mutability,
     Throttled,
 )
@@ -78,6 +79,8 @@ class EcrHandlers:
         extra: Mapping[str, Operation] | None = None,
     ) -> None:
         self.extra = dict(extra or {})  # operations served by other handler classes (lifecycle)
+        # DescribeImages' fields owned elsewhere (the scan summary), per image digest
+        self.image_extras: Callable[[Sequence[ImageRow]], Awaitable[dict[str, Output]]] | None = None
         self.repositories = repositories
         self.images = images
         self.layers = layers
@@ -336,13 +339,21 @@ class EcrHandlers:
             if "maxResults" in params or "nextToken" in params:
                 raise parameter_error("imageIds", "maxResults and nextToken cannot be used with imageIds")
             found, details = await self.images.describe_ids(name, registry, _image_ids(params))
-            return {"imageDetails": [self.detail(found, d) for d in details]}
+            return {"imageDetails": await self._details(found, details)}
         status, archived = _filters(params)
         found, page = await self.images.describe(
             name, registry, status, params.get("nextToken"), params.get("maxResults")
         )
         details = [] if archived else page.items
-        return {"imageDetails": [self.detail(found, d) for d in details], "nextToken": page.next_token}
+        return {"imageDetails": await self._details(found, details), "nextToken": page.next_token}
+
+    async def _details(self, found: EcrRepository, details: Sequence[ImageDetail]) -> list[Output]:
+        shown = [self.detail(found, d) for d in details]
+        if self.image_extras is not None and details:
+            extras = await self.image_extras([d.row for d in details])
+            for output in shown:
+                output.update(extras.get(output["imageDigest"], {}))
+        return shown
 
     async def batch_get_image(self, caller: EcrCaller, params: Params) -> Output:
         found, images, failures = await self.images.batch_get(

@@ -48,6 +48,9 @@ ACTIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("upload", "DELETE"): (PART,),
     ("tags", "GET"): ("ecr:ListImages",),
     ("referrers", "GET"): ("ecr:BatchGetImage",),
+    # /dockyard/v1/sbom (dockyard.http.sbom): reading scan results, and attaching an SBOM as a referrer
+    ("sbom", "GET"): ("ecr:BatchGetImage", "ecr:DescribeImageScanFindings"),
+    ("sbom", "POST"): ("ecr:BatchGetImage", "ecr:DescribeImageScanFindings", "ecr:PutImage"),
 }
 
 

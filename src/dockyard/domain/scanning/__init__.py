@@ -1,0 +1,1 @@
+"""Image scanning's pure model: package inventories, advisories' findings and scan states."""

@@ -1,0 +1,303 @@
+"""SQL for scanned images' inventories and their matches against the vulnerability database.
+
+Each distinct package is stored once (``scan_packages``, found by the hash of all its fields) and linked to
+the images it is in; its matches (``package_vulns``) are stamped with the database ``generation`` they were
+computed at. Re-evaluation after an import therefore reads and re-matches distinct packages only, and an
+image's findings are a join. Schema: :mod:`dockyard.metadata.scan_tables`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy.engine import Connection
+
+from dockyard.domain.scanning.inventory import Inventory, OsInfo, Package
+from dockyard.domain.vulns.ecosystems import MatchQuery
+from dockyard.metadata.base import SqlStore
+from dockyard.metadata.scan_tables import image_scan_packages, image_scans, package_vulns, scan_packages
+from dockyard.metadata.unit_sql import all_rows, rowcount
+
+COMPLETE = "COMPLETE"
+IN_PROGRESS = "IN_PROGRESS"
+_CHUNK = 500  # rows per IN list / insert batch
+
+
+@dataclass(frozen=True, slots=True)
+class Vuln:
+    """One advisory a package matched."""
+
+    advisory_id: str
+    fixed_in: str | None
+    severity: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPackage:
+    """A package of an inventory with its query (``None``: nothing to match) and its matches at the
+    generation the scan matched it."""
+
+    package: Package
+    query: MatchQuery | None
+    vulns: tuple[Vuln, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PackageMatch:
+    package_id: int
+    advisory_id: str
+    fixed_in: str | None
+    severity: str
+
+
+@dataclass(frozen=True, slots=True)
+class FindingRow:
+    """One (package, advisory) pair of an image, with the package's fields."""
+
+    package: Package
+    advisory_id: str
+    fixed_in: str | None
+    severity: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    manifest_id: int
+    inventory: Inventory
+
+
+def package_key(stored: StoredPackage) -> str:
+    p, q = stored.package, stored.query
+    fields: list[object] = [
+        p.type,
+        p.name,
+        p.version,
+        p.purl,
+        p.source_name,
+        p.source_version,
+        p.arch,
+        p.namespace,
+    ]
+    fields += [list(p.licenses), None if q is None else [q.ecosystem, q.name, q.version]]
+    return hashlib.sha256(json.dumps(fields, separators=(",", ":")).encode()).hexdigest()
+
+
+class ScanInventoryStore(SqlStore):
+    async def complete(
+        self, scan: ScanResult, owner: str, packages: Sequence[StoredPackage], generation: int
+    ) -> bool:
+        """Store the image's inventory and its packages' matches (at ``generation``) and mark the scan
+        ``COMPLETE``, all in one transaction, if ``owner`` still holds the scan."""
+        inserts = (self._insert(scan_packages), self._insert(package_vulns))
+        return await self._write_unit(
+            _complete, inserts, scan, owner, packages, generation, self._clock.now()
+        )
+
+    async def inventory(self, manifest_id: int) -> list[Package]:
+        query = (
+            select(scan_packages, image_scan_packages.c.paths)
+            .join(image_scan_packages, image_scan_packages.c.package_id == scan_packages.c.id)
+            .where(image_scan_packages.c.manifest_id == manifest_id)
+        )
+        rows = await self._read_unit(all_rows, query)
+        return [_package(row, path) for row in rows for path in row.paths]
+
+    async def findings(self, manifest_id: int) -> list[FindingRow]:
+        query = (
+            select(scan_packages, image_scan_packages.c.paths, package_vulns)
+            .join(image_scan_packages, image_scan_packages.c.package_id == scan_packages.c.id)
+            .join(package_vulns, package_vulns.c.package_id == scan_packages.c.id)
+            .where(image_scan_packages.c.manifest_id == manifest_id)
+        )
+        rows = await self._read_unit(all_rows, query)
+        return [
+            FindingRow(_package(row, row.paths[0]), row.advisory_id, row.fixed_in, row.severity)
+            for row in rows
+        ]
+
+    async def severity_counts(self, manifest_ids: Collection[int]) -> dict[int, dict[str, int]]:
+        """Per image: how many (package, advisory) findings of each severity."""
+        counts: dict[int, dict[str, int]] = {m: {} for m in manifest_ids}
+        for chunk in _chunks(list(manifest_ids)):
+            query = (
+                select(image_scan_packages.c.manifest_id, package_vulns.c.severity, func.count())
+                .join(package_vulns, package_vulns.c.package_id == image_scan_packages.c.package_id)
+                .where(image_scan_packages.c.manifest_id.in_(chunk))
+                .group_by(image_scan_packages.c.manifest_id, package_vulns.c.severity)
+            )
+            for manifest_id, severity, count in await self._read_unit(all_rows, query):
+                counts[manifest_id][severity] = int(count)
+        return counts
+
+    # -- matching -------------------------------------------------------------------------------------
+
+    async def stale(self, generation: int, after: int, limit: int) -> list[tuple[int, MatchQuery | None]]:
+        """Packages (after id ``after``) last matched at another generation than ``generation``."""
+        query = (
+            select(scan_packages.c.id, scan_packages.c.ecosystem, scan_packages.c.query_name)
+            .add_columns(scan_packages.c.query_version)
+            .where(scan_packages.c.matched_generation != generation, scan_packages.c.id > after)
+            .order_by(scan_packages.c.id)
+            .limit(limit)
+        )
+        rows = await self._read_unit(all_rows, query)
+        return [(row.id, _query(row)) for row in rows]
+
+    async def set_matches(self, generation: int, ids: Sequence[int], matches: Sequence[PackageMatch]) -> None:
+        """Replace the matches of packages ``ids`` and stamp them with ``generation``."""
+        await self._write_unit(_set_matches, self._insert(package_vulns), generation, ids, matches)
+
+    async def prune(self) -> int:
+        """Delete packages no image links any more (their matches go with them)."""
+        linked = exists().where(image_scan_packages.c.package_id == scan_packages.c.id)
+        return await self._write_unit(rowcount, delete(scan_packages).where(~linked))
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _query(row: Any) -> MatchQuery | None:
+    if row.ecosystem is None:
+        return None
+    return MatchQuery(row.ecosystem, row.query_name, row.query_version)
+
+
+def _package(row: Any, path: str) -> Package:
+    return Package(
+        type=row.type,
+        name=row.name,
+        version=row.version,
+        purl=row.purl,
+        path=path,
+        source_name=row.source_name,
+        source_version=row.source_version,
+        arch=row.arch,
+        namespace=row.namespace,
+        licenses=tuple(row.licenses),
+    )
+
+
+def _package_values(key: str, stored: StoredPackage) -> dict[str, Any]:
+    p, q = stored.package, stored.query
+    return {
+        "key": key,
+        "type": p.type,
+        "name": p.name,
+        "version": p.version,
+        "purl": p.purl,
+        "source_name": p.source_name,
+        "source_version": p.source_version,
+        "arch": p.arch,
+        "namespace": p.namespace,
+        "licenses": list(p.licenses),
+        "ecosystem": None if q is None else q.ecosystem,
+        "query_name": None if q is None else q.name,
+        "query_version": None if q is None else q.version,
+        "matched_generation": 0,
+    }
+
+
+def _package_ids(conn: Connection, insert: Any, packages: Sequence[StoredPackage]) -> dict[str, int]:
+    by_key = {package_key(p): p for p in packages}
+    for chunk in _chunks(list(by_key)):
+        rows = [_package_values(key, by_key[key]) for key in chunk]
+        conn.execute(insert.values(rows).on_conflict_do_nothing(index_elements=["key"]))
+    ids: dict[str, int] = {}
+    for chunk in _chunks(list(by_key)):
+        query = select(scan_packages.c.key, scan_packages.c.id).where(scan_packages.c.key.in_(chunk))
+        ids.update({row.key: row.id for row in conn.execute(query)})
+    return ids
+
+
+def _complete(
+    conn: Connection,
+    inserts: tuple[Any, Any],
+    scan: ScanResult,
+    owner: str,
+    packages: Sequence[StoredPackage],
+    generation: int,
+    now: datetime,
+) -> bool:
+    os = scan.inventory.os
+    held = update(image_scans).where(
+        image_scans.c.manifest_id == scan.manifest_id,
+        image_scans.c.lease_owner == owner,
+        image_scans.c.status == IN_PROGRESS,
+    )
+    done = held.values(
+        status=COMPLETE,
+        description="The scan was completed successfully.",
+        completed_at=now,
+        lease_owner=None,
+        lease_until=None,
+        attempts=image_scans.c.attempts + 1,
+        os_id=None if os is None else os.id,
+        os_version=None if os is None else os.version_id,
+        os_name=None if os is None else os.pretty_name,
+        os_codename=None if os is None else os.codename,
+    )
+    if not conn.execute(done).rowcount:
+        return False
+    ids = _package_ids(conn, inserts[0], packages)
+    _link(conn, scan.manifest_id, ids, packages)
+    matches = {
+        PackageMatch(ids[package_key(p)], v.advisory_id, v.fixed_in, v.severity)
+        for p in packages
+        for v in p.vulns
+    }
+    _set_matches(conn, inserts[1], generation, sorted(set(ids.values())), sorted(matches, key=_order))
+    return True
+
+
+def _order(match: PackageMatch) -> tuple[int, str]:
+    return (match.package_id, match.advisory_id)
+
+
+def _link(conn: Connection, manifest_id: int, ids: dict[str, int], packages: Sequence[StoredPackage]) -> None:
+    paths: dict[int, set[str]] = defaultdict(set)
+    for stored in packages:
+        paths[ids[package_key(stored)]].add(stored.package.path)
+    conn.execute(delete(image_scan_packages).where(image_scan_packages.c.manifest_id == manifest_id))
+    links = [{"manifest_id": manifest_id, "package_id": i, "paths": sorted(p)} for i, p in paths.items()]
+    for chunk in _chunks(links):
+        conn.execute(image_scan_packages.insert(), list(chunk))
+
+
+def _set_matches(
+    conn: Connection, insert: Any, generation: int, ids: Sequence[int], matches: Sequence[PackageMatch]
+) -> None:
+    for chunk in _chunks(list(ids)):
+        conn.execute(delete(package_vulns).where(package_vulns.c.package_id.in_(chunk)))
+        stamp = update(scan_packages).where(scan_packages.c.id.in_(chunk))
+        conn.execute(stamp.values(matched_generation=generation))
+    rows = [
+        {
+            "package_id": m.package_id,
+            "advisory_id": m.advisory_id,
+            "fixed_in": m.fixed_in,
+            "severity": m.severity,
+        }
+        for m in matches
+    ]
+    for batch in _chunks(rows):
+        statement = insert.values(list(batch))
+        statement = statement.on_conflict_do_update(
+            index_elements=["package_id", "advisory_id"],
+            set_={"fixed_in": statement.excluded.fixed_in, "severity": statement.excluded.severity},
+        )
+        conn.execute(statement)
+
+
+def os_of(state: Any) -> OsInfo | None:
+    """The OS a completed scan recorded (``ScanState``-like: ``os_id``, ``os_version``...)."""
+    if state.os_id is None:
+        return None
+    return OsInfo(state.os_id, state.os_version or "", state.os_name or "", state.os_codename or "")
