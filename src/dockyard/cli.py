@@ -11,14 +11,14 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.table import Table
 
-from dockyard.app import Services, build_services, migrate
+from dockyard.app import Services, migrate
 from dockyard.cli_gc import gc_command, human_bytes
 from dockyard.cli_lifecycle import events_app, lifecycle_app
 from dockyard.cli_options import AccountOption, ConfigOption, DataDirOption, JsonOption, console, err_console
+from dockyard.cli_runtime import settings_or_exit, with_services
 from dockyard.cli_scan import sbom_command, scan_command
 from dockyard.cli_vulndb import vulndb_app
-from dockyard.config import Settings, load_settings
-from dockyard.domain.errors import RegistryError
+from dockyard.config import Settings
 from dockyard.domain.identity import IdentityError, registry_host
 
 T = TypeVar("T")
@@ -51,7 +51,7 @@ def serve(
     auth: Annotated[str | None, typer.Option(help="iam (default) or none (anonymous /v2/).")] = None,
 ) -> None:
     """Run the registry (migrating the schema first)."""
-    settings = _settings(
+    settings = settings_or_exit(
         config,
         host=host,
         port=port,
@@ -78,7 +78,7 @@ def serve(
 @app.command("migrate")
 def migrate_command(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
     """Create or upgrade the metadata schema."""
-    asyncio.run(migrate(_settings(config, data_dir=data_dir)))
+    asyncio.run(migrate(settings_or_exit(config, data_dir=data_dir)))
     console.print("schema is up to date")
 
 
@@ -95,7 +95,7 @@ def repo_list(
     async def rows_of(services: Services) -> list[dict[str, Any]]:
         return await _repository_rows(services, await _account(services, account))
 
-    rows = _with_services(_settings(config, data_dir=data_dir), rows_of)
+    rows = with_services(settings_or_exit(config, data_dir=data_dir), rows_of)
     if json_out:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -138,7 +138,7 @@ def repo_create(
     async def create(services: Services) -> None:
         await services.registry.create_repository(await _account(services, account), name)
 
-    _with_services(_settings(config, data_dir=data_dir), create)
+    with_services(settings_or_exit(config, data_dir=data_dir), create)
     console.print(f"created {name}")
 
 
@@ -157,7 +157,7 @@ def repo_delete(
     async def delete(services: Services) -> None:
         await services.registry.delete_repository(await _account(services, account), name)
 
-    _with_services(_settings(config, data_dir=data_dir), delete)
+    with_services(settings_or_exit(config, data_dir=data_dir), delete)
     console.print(f"deleted {name}")
 
 
@@ -184,7 +184,7 @@ def image_list(
             for image in await services.registry.store.list_images(repo.id)
         ]
 
-    rows = _with_services(_settings(config, data_dir=data_dir), images)
+    rows = with_services(settings_or_exit(config, data_dir=data_dir), images)
     if json_out:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -209,7 +209,7 @@ def admin_init(
     json_out: JsonOption = False,
 ) -> None:
     """Create the first account and print its root credentials (shown this once, never again)."""
-    settings = _settings(config, data_dir=data_dir)
+    settings = settings_or_exit(config, data_dir=data_dir)
 
     async def init(services: Services) -> dict[str, str]:
         existing = await services.identity.store.list_accounts()
@@ -231,7 +231,7 @@ def admin_create_account(
     json_out: JsonOption = False,
 ) -> None:
     """Create another account and print its root credentials (shown this once, never again)."""
-    settings = _settings(config, data_dir=data_dir)
+    settings = settings_or_exit(config, data_dir=data_dir)
 
     async def create(services: Services) -> dict[str, str]:
         return await _new_account(services, settings, account_id)
@@ -264,7 +264,7 @@ def _print_credentials(created: dict[str, str], json_out: bool) -> None:
 @admin_app.command("rotate-keys")
 def admin_rotate_keys(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
     """Re-encrypt every stored secret under a new server key and retire the old keys."""
-    settings = _settings(config, data_dir=data_dir)
+    settings = settings_or_exit(config, data_dir=data_dir)
 
     async def rotate(services: Services) -> tuple[int, bool]:
         from dockyard import crypto
@@ -291,7 +291,7 @@ def admin_rotate_token_keys(config: ConfigOption = None, data_dir: DataDirOption
     from dockyard.services.ecr import EcrConfig
     from dockyard.services.ecr_tokens import TokenKeyRing
 
-    settings = _settings(config, data_dir=data_dir)
+    settings = settings_or_exit(config, data_dir=data_dir)
     lifetime = EcrConfig(settings.region, settings.domain, "").token_lifetime
 
     async def in_database(services: Services) -> tuple[str, list[str], int]:
@@ -302,7 +302,7 @@ def admin_rotate_token_keys(config: ConfigOption = None, data_dir: DataDirOption
     from dockyard.metadata.engine import database_url
 
     if database_url(settings.database_url, settings.data_dir).startswith("postgresql"):  # in the database
-        kid, retired, count = _with_services(settings, in_database)
+        kid, retired, count = with_services(settings, in_database)
     else:
         keys = TokenKeyRing.from_data_dir(settings.data_dir)
         kid, retired = keys.rotate(datetime.now(UTC), lifetime)
@@ -324,7 +324,7 @@ def migrate_storage(
     Idempotent: run it again after an interruption, or after stopping the source, to copy what is new."""
     from dockyard.storage_migration import Report
 
-    source, target = _settings(config, data_dir=data_dir), _settings(to)
+    source, target = settings_or_exit(config, data_dir=data_dir), settings_or_exit(to)
     if not target.database_url:
         raise typer.BadParameter("the target config needs database_url (the replicas' database)")
     report: Report = asyncio.run(_migrate_storage(source, target))
@@ -388,32 +388,9 @@ async def _migrate_storage(source: Settings, target: Settings) -> Any:
 
 def _with_identity(settings: Settings, action: Callable[[Services], Awaitable[T]]) -> T:
     try:
-        return _with_services(settings, action)
+        return with_services(settings, action)
     except IdentityError as exc:
         err_console.print(f"error: {exc.message}", style="red")
-        raise typer.Exit(1) from None
-
-
-def _settings(config: Path | None, **overrides: Any) -> Settings:
-    try:
-        return load_settings(config, **overrides)
-    except (FileNotFoundError, ValueError) as exc:
-        raise typer.BadParameter(str(exc)) from None
-
-
-def _with_services(settings: Settings, action: Callable[[Services], Awaitable[T]]) -> T:
-    async def run() -> T:
-        await migrate(settings)
-        services = build_services(settings)
-        try:
-            return await action(services)
-        finally:
-            await services.close()
-
-    try:
-        return asyncio.run(run())
-    except RegistryError as exc:
-        err_console.print(f"error: {exc.text}", style="red")
         raise typer.Exit(1) from None
 
 

@@ -3,7 +3,6 @@ events their runs recorded. Registered on the main app by :mod:`dockyard.cli`.""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -13,10 +12,9 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from dockyard.app import Services, build_services, ecr_api, migrate
+from dockyard.app import Services, ecr_api
 from dockyard.cli_options import AccountOption, ConfigOption, DataDirOption, JsonOption, console, err_console
-from dockyard.config import Settings, load_settings
-from dockyard.domain.errors import RegistryError
+from dockyard.cli_runtime import settings_or_exit, with_services
 from dockyard.domain.lifecycle import Expiry, LifecyclePolicyInvalid
 from dockyard.services.ecr import RegistryRef
 from dockyard.services.lifecycle import Lifecycle
@@ -29,22 +27,14 @@ events_app = typer.Typer(help="What lifecycle runs did.", no_args_is_help=True)
 def _with_lifecycle(
     config: Path | None, data_dir: Path | None, action: Callable[[Lifecycle, Services], Awaitable[T]]
 ) -> T:
-    try:
-        settings: Settings = load_settings(config, data_dir=data_dir)
-    except (FileNotFoundError, ValueError) as exc:
-        raise typer.BadParameter(str(exc)) from None
+    settings = settings_or_exit(config, data_dir=data_dir)
 
-    async def run() -> T:
-        await migrate(settings)
-        services = build_services(settings)
-        try:
-            return await action(ecr_api(settings, services).lifecycle, services)
-        finally:
-            await services.close()
+    async def run(services: Services) -> T:
+        return await action(ecr_api(settings, services).lifecycle, services)
 
     try:
-        return asyncio.run(run())
-    except (RegistryError, LifecyclePolicyInvalid) as exc:
+        return with_services(settings, run)
+    except LifecyclePolicyInvalid as exc:
         err_console.print(f"error: {exc.text}", style="red")
         raise typer.Exit(1) from None
 

@@ -18,11 +18,11 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Column, Table
 
-from dockyard.app import Services, build_services, ecr_api, migrate, scan_runner
+from dockyard.app import Services, ecr_api, scan_runner
 from dockyard.cli_options import AccountOption, ConfigOption, DataDirOption, JsonOption, console, err_console
-from dockyard.config import Settings, load_settings
+from dockyard.cli_runtime import settings_or_exit, with_services
+from dockyard.config import Settings
 from dockyard.domain.digest import is_digest
-from dockyard.domain.errors import RegistryError
 from dockyard.domain.scanning.findings import SEVERITIES, Finding
 from dockyard.http.ecr.api import EcrApi
 from dockyard.sbom import FORMATS
@@ -53,24 +53,12 @@ def split_reference(reference: str) -> tuple[str, ImageId]:
 def _with_ecr(
     config: Path | None, data_dir: Path | None, action: Callable[[Settings, Services, EcrApi], Awaitable[T]]
 ) -> T:
-    try:
-        settings: Settings = load_settings(config, data_dir=data_dir)
-    except (FileNotFoundError, ValueError) as exc:
-        raise typer.BadParameter(str(exc)) from None
+    settings = settings_or_exit(config, data_dir=data_dir)
 
-    async def run() -> T:
-        await migrate(settings)
-        services = build_services(settings)
-        try:
-            return await action(settings, services, ecr_api(settings, services))
-        finally:
-            await services.close()
+    async def run(services: Services) -> T:
+        return await action(settings, services, ecr_api(settings, services))
 
-    try:
-        return asyncio.run(run())
-    except RegistryError as exc:
-        err_console.print(f"error: {exc.text}", style="red")
-        raise typer.Exit(1) from None
+    return with_services(settings, run)
 
 
 async def _registry(services: Services, account: str | None) -> RegistryRef:

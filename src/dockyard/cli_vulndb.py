@@ -4,7 +4,6 @@ filled from OSV files, directories and osv.dev's zip dumps. Registered on the ma
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -14,9 +13,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
-from dockyard.app import Services, build_services, migrate
+from dockyard.app import Services
 from dockyard.cli_options import ConfigOption, DataDirOption, JsonOption, console, err_console
-from dockyard.config import Settings, load_settings
+from dockyard.cli_runtime import settings_or_exit, with_services
 from dockyard.metadata.scan_inventory import ScanInventoryStore
 from dockyard.services.vuln_matching import VulnMatcher
 from dockyard.services.vulndb import ImportReport, VulnDb, VulnDbStatus
@@ -29,20 +28,10 @@ vulndb_app = typer.Typer(help="The offline vulnerability database (OSV advisorie
 def _with_vulndb(
     config: Path | None, data_dir: Path | None, action: Callable[[VulnDb, Services], Awaitable[T]]
 ) -> T:
-    try:
-        settings: Settings = load_settings(config, data_dir=data_dir)
-    except (FileNotFoundError, ValueError) as exc:
-        raise typer.BadParameter(str(exc)) from None
+    async def run(services: Services) -> T:
+        return await action(services.vulnerabilities, services)
 
-    async def run() -> T:
-        await migrate(settings)
-        services = build_services(settings)
-        try:
-            return await action(services.vulnerabilities, services)
-        finally:
-            await services.close()
-
-    return asyncio.run(run())
+    return with_services(settings_or_exit(config, data_dir=data_dir), run)
 
 
 def _report_row(report: ImportReport) -> dict[str, Any]:

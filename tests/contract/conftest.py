@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from clocks import StepClock
 from dockyard.metadata.cache import CachedMetadataStore
 from dockyard.metadata.engine import create_engine, database_url
 from dockyard.metadata.signal import LocalChangeSignal
 from dockyard.metadata.store import SqlMetadataStore
 from dockyard.ports import MetadataStore
-
-
-class StepClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.current = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, seconds: float = 1) -> None:
-        self.current += timedelta(seconds=seconds)
-
 
 # name: (database, wrap the SQL store in the read cache)
 STORES = {

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Connection
 
+from clocks import StepClock
 from dockyard.domain.identity import (
     AccessKey,
     Account,
@@ -26,8 +27,6 @@ from dockyard.metadata.ecr_store import EcrStore
 from dockyard.metadata.engine import create_engine, database_url
 from dockyard.metadata.iam_store import SqlIdentityStore
 from dockyard.services.ecr_types import RepositorySettings
-
-from .conftest import StepClock
 
 ACCOUNT = "111122223333"
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

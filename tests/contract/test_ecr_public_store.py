@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from clocks import StepClock
 from dockyard.domain.manifest import OCI_MANIFEST
 from dockyard.domain.records import ManifestRecord, NewManifest
 from dockyard.metadata.ecr_public_store import EcrPublicStore, catalog_columns
@@ -19,8 +20,6 @@ from dockyard.metadata.engine import create_engine, database_url
 from dockyard.metadata.signal import LocalChangeSignal
 from dockyard.metadata.store import SqlMetadataStore
 from dockyard.services.ecr_public_types import CatalogData
-
-from .conftest import StepClock
 
 ACCOUNT = "111122223333"
 OTHER = "444455556666"

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from clocks import StepClock
 from dockyard.blobstore.content import BlobStore
 from dockyard.blobstore.filesystem import FilesystemDriver
 from dockyard.domain.digest import Digest
@@ -29,7 +30,6 @@ from dockyard.metadata.tables import repository_blobs
 from dockyard.services.gc import GarbageCollector
 from dockyard.services.registry import RegistryPolicy, RegistryService
 
-from .conftest import StepClock
 from .test_metadata_store import ACCOUNT, manifest
 
 GRACE = 600

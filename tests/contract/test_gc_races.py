@@ -20,13 +20,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from clocks import StepClock
 from dockyard.domain.errors import BlobDeleting, ManifestBlobUnknown
 from dockyard.metadata import gc_sql
 from dockyard.metadata.engine import create_engine, database_url
 from dockyard.metadata.gc_store import SqlGcStore
 from dockyard.metadata.store import SqlMetadataStore
 
-from .conftest import StepClock
 from .test_metadata_store import ACCOUNT, manifest, sha
 
 GRACE = timedelta(minutes=10)

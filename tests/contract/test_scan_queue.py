@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from clocks import StepClock
 from dockyard.domain.digest import Digest
 from dockyard.domain.records import ManifestRecord, NewManifest
 from dockyard.metadata.engine import create_engine
@@ -22,8 +23,6 @@ from dockyard.metadata.signal import LocalChangeSignal
 from dockyard.ports import MetadataStore
 from dockyard.services.scan_runner import RunnerConfig, ScanRunner
 from dockyard.workers.scans import ScanWorker
-
-from .conftest import StepClock
 
 IMAGE = "application/vnd.oci.image.manifest.v1+json"
 

@@ -216,3 +216,8 @@ def build_go_binary(work: Path) -> GoBinary:
     subprocess.run([go, "build", "-o", str(work / "app.bin"), "."], cwd=work / "app", env=env, check=True)
     version = subprocess.run([go, "env", "GOVERSION"], env=env, check=True, capture_output=True, text=True)
     return GoBinary(work / "app.bin", version.stdout.strip())
+
+
+def keep_all(path: str, head: bytes) -> bool:
+    """A ``wants`` that keeps every regular file."""
+    return True

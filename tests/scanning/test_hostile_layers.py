@@ -17,7 +17,7 @@ from dockyard.domain.scanning.inventory import ScanFailed
 from dockyard.scanner.layers import LayerFile, Wants, read_layers
 from dockyard.scanner.limits import MiB, ScanLimits
 
-from . import compress, file, symlink, tar_bytes, tree, write_layer
+from . import compress, file, keep_all, symlink, tar_bytes, tree, write_layer
 
 SMALL = ScanLimits(
     max_layer_bytes=1 * MiB,
@@ -29,17 +29,6 @@ SMALL = ScanLimits(
     max_header_bytes=4096,
 )
 DIGEST = "sha256:" + "ab" * 32
-
-
-def keep_all(path: str, head: bytes) -> bool:
-    return True
-
-
-@pytest.fixture
-def scratch(tmp_path: Path) -> Path:
-    path = tmp_path / "scratch"
-    path.mkdir()
-    return path
 
 
 def one_layer(tmp_path: Path, data: bytes, media_type: str | None = None) -> list[LayerFile]:

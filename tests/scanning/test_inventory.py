@@ -25,13 +25,6 @@ from . import FIXTURES, Entry, GoBinary, ListCataloguer, build_go_binary, file, 
 DB = "/var/lib/fake/db"
 
 
-@pytest.fixture
-def scratch(tmp_path: Path) -> Path:
-    path = tmp_path / "scratch"
-    path.mkdir()
-    return path
-
-
 @pytest.fixture(scope="session")
 def go_binary(tmp_path_factory: pytest.TempPathFactory) -> GoBinary:
     if shutil.which("go") is None:

@@ -10,18 +10,7 @@ import pytest
 from dockyard.domain.scanning.inventory import ScanFailed, UnsupportedImage
 from dockyard.scanner.layers import LayerFile, LayerRootFs, clean_parts, read_layers
 
-from . import Entry, compress, directory, file, hardlink, special, symlink, tar_bytes, write_layer
-
-
-def keep_all(path: str, head: bytes) -> bool:
-    return True
-
-
-@pytest.fixture
-def scratch(tmp_path: Path) -> Path:
-    path = tmp_path / "scratch"
-    path.mkdir()
-    return path
+from . import Entry, compress, directory, file, hardlink, keep_all, special, symlink, tar_bytes, write_layer
 
 
 def layers(tmp_path: Path, *contents: list[Entry], compression: str = "gzip") -> list[LayerFile]:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from clocks import StepClock
 from dockyard.metadata.engine import create_engine, database_url
 from dockyard.metadata.vulndb_store import VulnDbStore
 from dockyard.services.vulndb import VulnDb
@@ -25,22 +26,9 @@ UBUNTU_CVE = FIXTURES / "osv.dev" / "UBUNTU-CVE-2025-38094.json"
 REAL_SOURCES = (PYPA, GO, USN, DSA, GHSA, UBUNTU_CVE)
 
 
-class StepClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.current = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, seconds: float = 1) -> None:
-        self.current += timedelta(seconds=seconds)
-
-
 @pytest.fixture
 def clock() -> StepClock:
-    return StepClock()
+    return StepClock(datetime(2026, 6, 1, 12, 0, tzinfo=UTC))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

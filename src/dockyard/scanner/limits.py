@@ -25,6 +25,7 @@ from typing import IO, Any, Protocol, Self
 
 import zstandard
 
+from dockyard.domain.scanning.images import LAYER_TYPES
 from dockyard.domain.scanning.inventory import ScanFailed, UnsupportedImage
 
 KiB = 1024
@@ -35,18 +36,7 @@ GZIP, ZSTD, TAR = "gzip", "zstd", "tar"
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
-# The layer media types a scan reads, and their compression (OCI image-spec "Image Layer Filesystem
-# Changeset", Docker image manifest v2.2). Non-distributable/foreign layers are tars too, when present.
-LAYER_MEDIA_TYPES: dict[str, str] = {
-    "application/vnd.oci.image.layer.v1.tar": TAR,
-    "application/vnd.oci.image.layer.v1.tar+gzip": GZIP,
-    "application/vnd.oci.image.layer.v1.tar+zstd": ZSTD,
-    "application/vnd.oci.image.layer.nondistributable.v1.tar": TAR,
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip": GZIP,
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd": ZSTD,
-    "application/vnd.docker.image.rootfs.diff.tar.gzip": GZIP,
-    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip": GZIP,
-}
+LAYER_MEDIA_TYPES = LAYER_TYPES  # media type -> GZIP, ZSTD or TAR
 
 _EXTENDED_TYPES = frozenset(
     {

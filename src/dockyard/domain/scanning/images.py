@@ -8,18 +8,18 @@ from dockyard.domain.manifest import ParsedManifest
 IMAGE_CONFIGS = frozenset(
     {"application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"}
 )
-LAYER_TYPES = frozenset(
-    {
-        "application/vnd.oci.image.layer.v1.tar",
-        "application/vnd.oci.image.layer.v1.tar+gzip",
-        "application/vnd.oci.image.layer.v1.tar+zstd",
-        "application/vnd.oci.image.layer.nondistributable.v1.tar",
-        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-        "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
-        "application/vnd.docker.image.rootfs.diff.tar.gzip",
-        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-    }
-)
+# The layer media types a scan reads, and their compression (OCI image-spec "Image Layer Filesystem
+# Changeset", Docker image manifest v2.2). Non-distributable/foreign layers are tars too, when present.
+LAYER_TYPES: dict[str, str] = {
+    "application/vnd.oci.image.layer.v1.tar": "tar",
+    "application/vnd.oci.image.layer.v1.tar+gzip": "gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd": "zstd",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar": "tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip": "gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd": "zstd",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip": "gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip": "gzip",
+}
 
 
 def unsupported_reason(parsed: ParsedManifest) -> str | None:
