@@ -54,3 +54,16 @@ def test_a_layer_uploaded_in_parts_lands_in_the_bucket(ecr: Any, repo: str, s3_t
     upload(ecr, repo, data, part=5 * MIB)
     url = ecr.get_download_url_for_layer(repositoryName=repo, layerDigest=digest_of(data))["downloadUrl"]
     assert presigned_bytes(url, s3_target.endpoint_url) == data
+
+
+def test_an_image_in_s3_is_scanned(server: Server, ecr: Any, repo: str, tmp_path: Path) -> None:
+    """The scanner reads layers the blob store has no local file for (they are copied to scratch first)."""
+    from .test_scanning import push, ubuntu_layers, wait_scanned
+
+    ecr.put_image_scanning_configuration(repositoryName=repo, imageScanningConfiguration={"scanOnPush": True})
+    digest = push(server, repo, "bionic", ubuntu_layers())
+    found = wait_scanned(ecr, repo, digest)
+    assert found["imageScanStatus"]["status"] == "COMPLETE"
+    assert not list((server.settings.data_dir / "scan-scratch").iterdir())  # scratch copies are removed
+    sbom = server.http.get(f"/dockyard/v1/sbom/{repo}/{digest}", params={"format": "spdx"}).json()
+    assert {"apt", "Flask"} <= {p["name"] for p in sbom["packages"]}
