@@ -7,10 +7,10 @@ STAMP := $(VENV)/.installed
 DATA_DIR ?= ./data
 # Debian packages for the end-to-end tests with real clients.
 TEST_DEBS := python3-venv skopeo podman buildah umoci runc busybox-static docker.io containerd \
-             uidmap jq ca-certificates curl
+             uidmap jq ca-certificates curl golang-go
 BENCH_DEBS := docker-registry wrk
 
-.PHONY: venv run test test-fast lint typecheck conformance conformance-replicas bench clean
+.PHONY: venv run test test-fast lint typecheck conformance conformance-replicas bench bench-scan scan-crosscheck clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || scripts/install-debian-packages.sh python3 python3-venv
@@ -58,6 +58,14 @@ conformance-replicas: venv
 bench: venv
 	scripts/install-debian-packages.sh $(BENCH_DEBS)
 	$(BIN)/python -m bench
+
+## Image scanning: one ~900-package image end to end, re-evaluating 10,000 inventories (docs/scan-bench.md).
+bench-scan: venv
+	$(BIN)/python -m bench.scan
+
+## Dockyard's package inventory vs Syft's and Trivy's on the same root filesystems, offline (docs/scan-crosscheck.md).
+scan-crosscheck: venv
+	scripts/scan-crosscheck.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -135,16 +135,18 @@ def build_ecr_endpoint(
     policies = Lifecycle(
         repositories, LifecycleStore(engine, clock, signal), clock, lifecycle or LifecycleConfig()
     )
+    settings = settings_signal or signal
+    stores = (ScanStore(engine, clock, settings), ScanInventoryStore(engine, clock))
     scans = Scanning(
         repositories,
         images,
         registry,
-        (ScanStore(engine, clock, settings_signal or signal), ScanInventoryStore(engine, clock)),
+        stores,
         vulnerabilities,
         clock,
         pages,
         scanning or ScanningConfig(),
-        settings_signal or signal,
+        settings,
     )
     scan_handlers = ScanHandlers(scans)
     extra = LifecycleHandlers(policies, pages).operations() | scan_handlers.operations()
