@@ -34,8 +34,10 @@ from dockyard.domain.identity import RegistryHosts
 from dockyard.http.aws.router import AwsRouter
 from dockyard.http.ecr.api import EcrApi, build_ecr_endpoint
 from dockyard.http.ecr_public import PublicApi, PublicWiring, build_public
+from dockyard.http.ecs import EcsApi, build_ecs_endpoint
 from dockyard.http.iam import iam_endpoint
 from dockyard.http.iam.auth import AwsAuthenticator
+from dockyard.http.logs import LogsApi, logs_endpoint
 from dockyard.http.observability import Metrics, ObservabilityMiddleware
 from dockyard.http.oci.auth import OciGate
 from dockyard.http.oci.router import OciRouter
@@ -44,6 +46,7 @@ from dockyard.http.sbom import SbomEndpoint
 from dockyard.http.sts import UNSIGNED_ACTIONS, sts_endpoint
 from dockyard.metadata.cache import CachedMetadataStore
 from dockyard.metadata.ecr_store import EcrStore
+from dockyard.metadata.ecs_store import EcsStore
 from dockyard.metadata.engine import create_engine, database_url
 from dockyard.metadata.gc_store import SqlGcStore
 from dockyard.metadata.iam_policy_store import SqlPolicyStore
@@ -62,9 +65,11 @@ from dockyard.services.ecr_layers import DOWNLOAD_PATH
 from dockyard.services.ecr_limits import RateLimitConfig
 from dockyard.services.ecr_public import PublicConfig
 from dockyard.services.ecr_tokens import HmacTokenIssuer, SigningKey, TokenKeyRing
+from dockyard.services.ecs_types import EcsConfig
 from dockyard.services.gc import GarbageCollector
 from dockyard.services.identity import IdentityService
 from dockyard.services.lifecycle import LifecycleConfig
+from dockyard.services.logs import Logs
 from dockyard.services.manifests import ManifestService
 from dockyard.services.registry import RegistryPolicy, RegistryService
 from dockyard.services.registry_access import UNASSIGNED_ACCOUNT, RegistryAccess
@@ -242,7 +247,12 @@ def _identity_services(
 
 
 def aws_router(
-    settings: Settings, services: Services, ecr: EcrApi, public: PublicApi | None = None
+    settings: Settings,
+    services: Services,
+    ecr: EcrApi,
+    public: PublicApi | None = None,
+    ecs: EcsApi | None = None,
+    logs: LogsApi | None = None,
 ) -> AwsRouter:
     """The AWS-protocol APIs on ``/``, one endpoint per signing name; IAM and STS accept the configured
     region and us-east-1 (where botocore signs IAM by default)."""
@@ -252,11 +262,38 @@ def aws_router(
             "iam": iam_endpoint(services.identity, services.access, auth.authenticator("iam")),
             "sts": sts_endpoint(services.sts, auth.authenticator("sts", UNSIGNED_ACTIONS)),
             "ecr": ecr.endpoint,
+            "logs": (logs or logs_api(settings, services)).endpoint,
         }
     )
     if public is not None:
         router.add("ecr-public", public.endpoint)
+    if ecs is not None:
+        router.add("ecs", ecs.endpoint)
     return router
+
+
+def logs_api(settings: Settings, services: Services) -> LogsApi:
+    """CloudWatch Logs (the agent ships containers' output there); callers sign for this region."""
+    return logs_endpoint(services.engine, services.access, services.clock, settings.region)
+
+
+def ecs_api(settings: Settings, services: Services) -> EcsApi:
+    """ECS's API and the node agent's poll; callers authenticate by SigV4 in this region."""
+    auth = AwsAuthenticator(services.access, services.clock, {settings.region})
+    config = EcsConfig(
+        settings.region,
+        agent_timeout=timedelta(seconds=settings.ecs_agent_timeout_seconds),
+        poll_interval=settings.ecs_poll_interval_seconds,
+    )
+    return build_ecs_endpoint(
+        engine=services.engine,
+        clock=services.clock,
+        access=services.access,
+        sts=services.sts,
+        authenticator=auth.authenticator("ecs"),
+        key=services.keys.signing,
+        config=config,
+    )
 
 
 def public_api(settings: Settings, services: Services, hosts: RegistryHosts) -> PublicApi:
@@ -291,7 +328,7 @@ def ecr_api(settings: Settings, services: Services) -> EcrApi:
     async def account_of(caller: Caller) -> str:
         return caller.account
 
-    return build_ecr_endpoint(
+    api = build_ecr_endpoint(
         engine=services.engine,
         signal=services.signal,
         registry=services.registry,
@@ -312,6 +349,8 @@ def ecr_api(settings: Settings, services: Services) -> EcrApi:
         vulnerabilities=services.vulnerabilities,
         scanning=ScanningConfig(timedelta(hours=settings.scan_on_demand_interval_hours)),
     )
+    api.lifecycle.in_use = EcsStore(services.engine, services.clock).images_in_use  # running tasks' images
+    return api
 
 
 def scan_runner(settings: Settings, services: Services, ecr: EcrApi, *, processes: bool = True) -> ScanRunner:
@@ -377,7 +416,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, run_migrations
             await upgrade(services.engine)
         await services.keys.start()
         await services.identity.seed()  # the AWS managed policies (idempotent, any process may)
-        scheduler = _scheduler(settings, services, ecr)
+        scheduler = _scheduler(settings, services, ecr, logs.logs)
         await scheduler.start()
         scans = scan_worker(settings, services, ecr)
         if settings.scan_concurrency:
@@ -423,7 +462,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None, run_migrations
     public = public_api(settings, services, hosts)
     router = public.switch(ecr.throttle_oci(OciRouter(oci, gate), throttled_account))
     registry_api = [Mount("/v2", app=router), Route("/v2", router)]
-    aws = aws_router(settings, services, ecr, public)
+    ecs = ecs_api(settings, services)
+    logs = logs_api(settings, services)
+    aws = aws_router(settings, services, ecr, public, ecs, logs)
     sboms = SbomEndpoint(SbomExport(ecr.scanning, services.manifests), gate)
     app = Starlette(
         routes=[
@@ -432,6 +473,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, run_migrations
             *sboms.routes(),
             Route(DOWNLOAD_PATH, ecr.downloads, methods=["GET", "HEAD"]),
             Route("/token", public.token.handle, methods=["GET"]),
+            *ecs.routes(),
             Route("/", aws),
         ],
         lifespan=lifespan,
@@ -448,7 +490,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": exc.detail}, exc.status_code)
 
 
-def _scheduler(settings: Settings, services: Services, ecr: EcrApi) -> Scheduler:
+def _scheduler(settings: Settings, services: Services, ecr: EcrApi, logs: Logs) -> Scheduler:
     """Background jobs, each run by one replica at a time (leases in the database)."""
     interval = timedelta(seconds=settings.housekeeping_interval_seconds)
     matcher = VulnMatcher(services.vulnerabilities, ecr.scanning.inventories)
@@ -458,6 +500,7 @@ def _scheduler(settings: Settings, services: Services, ecr: EcrApi) -> Scheduler
         lifecycle_policies(ecr.lifecycle, timedelta(seconds=settings.lifecycle_interval_seconds)),
         gc_job.garbage_collection(services.gc, timedelta(seconds=settings.gc_interval_seconds)),
         vulnerability_reevaluation(matcher, timedelta(seconds=settings.scan_reevaluate_interval_seconds)),
+        housekeeping.log_retention(logs, interval),
     ]
     leases = SqlJobLeases(services.engine, services.clock)
     return Scheduler(leases, services.clock, jobs, lease=timedelta(seconds=settings.job_lease_seconds))

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     scan_reevaluate_interval_seconds: float = Field(
         60.0, gt=0, description="how often stored inventories are re-matched after a database import"
     )
+    ecs_agent_timeout_seconds: float = Field(
+        30.0, gt=0, description="a container instance with no poll for this long shows agentConnected false"
+    )
+    ecs_poll_interval_seconds: float = Field(
+        1.0, gt=0, le=30, description="how often a waiting ECS agent poll looks for other replicas' work"
+    )
     access_log: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     shutdown_timeout: float = Field(30.0, ge=0, description="seconds to finish in-flight requests on SIGTERM")

@@ -32,6 +32,15 @@ QUIET_TABLES = frozenset(
         "vulndb_advisories",
         "vulndb_affected",
         "vulndb_state",
+        # CloudWatch Logs: every PutLogEvents writes them, nothing caches them
+        "log_groups",
+        "log_streams",
+        "log_events",
+        # ECS: every poll and task state change writes them, nothing caches them
+        "ecs_clusters",
+        "ecs_task_definitions",
+        "ecs_container_instances",
+        "ecs_tasks",
     }
 )
 

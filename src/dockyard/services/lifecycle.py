@@ -4,7 +4,7 @@ A preview and a run share one path (:meth:`Lifecycle.plan`: the repository's ima
 evaluator of :mod:`dockyard.domain.lifecycle`), so a preview says exactly what a run at that instant does.
 A run deletes through BatchDeleteImage's delete and records one event per expired image in the same
 transaction (:class:`~dockyard.metadata.lifecycle_store.LifecycleStore`); the blobs left unreferenced are
-the garbage collector's to reclaim.
+the garbage collector's to reclaim. An image a running ECS task uses (``in_use``) is never expired.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,6 +31,7 @@ from dockyard.services.ecr_types import EcrError, EcrRepository
 log = logging.getLogger("dockyard.lifecycle")
 
 Progress = Callable[[int, int], None]  # (images done, images to do)
+InUse = Callable[[str, str], Awaitable[frozenset[str]]]
 
 
 class LifecyclePolicyNotFound(EcrError):
@@ -82,6 +83,8 @@ class Lifecycle:
         self.store = store
         self.clock = clock
         self.config = config
+        # (account, repository) -> digests running tasks use (ECS): never expired; None: none are
+        self.in_use: InUse | None = None
 
     # -- the policy -----------------------------------------------------------------------------------
 
@@ -151,7 +154,11 @@ class Lifecycle:
         policy = parse_policy(text, allow_keep_rules=self.config.allow_keep_rules)
         now = self.clock.now()
         images = await self.store.image_facts(repository.id)
-        return Plan(repository, text, evaluate(policy, images, now, self.config.orphan_grace), now)
+        expiries = evaluate(policy, images, now, self.config.orphan_grace)
+        if self.in_use is not None:
+            used = await self.in_use(repository.account_id, repository.name)
+            expiries = [expiry for expiry in expiries if expiry.digest not in used]
+        return Plan(repository, text, expiries, now)
 
     async def run(self, name: str, registry: RegistryRef, progress: Progress | None = None) -> RunReport:
         """Expire what the stored policy selects now, recording an event for each image."""

@@ -69,6 +69,60 @@ _ECR_PUBLIC_READ = (
     "ecr-public:GetRegistryCatalogData",
 )
 
+# The ECS roles' policies as AWS publishes them today (AmazonEC2ContainerServiceforEC2Role: version v10,
+# 2026-02-12; AmazonECSTaskExecutionRolePolicy: v1). The node agent uses the instance role's for
+# registration and polling, the execution role's for pulls and for shipping container output to Logs.
+_ECS_INSTANCE_ROLE = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "ec2:DescribeTags",
+                    "ecs:CreateCluster",
+                    "ecs:DeregisterContainerInstance",
+                    "ecs:DiscoverPollEndpoint",
+                    "ecs:Poll",
+                    "ecs:RegisterContainerInstance",
+                    "ecs:StartTelemetrySession",
+                    "ecs:UpdateContainerInstancesState",
+                    "ecs:Submit*",
+                    "ecr:GetAuthorizationToken",
+                    "ecr:BatchCheckLayerAvailability",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchGetImage",
+                    "logs:CreateLogStream",
+                    "logs:PutLogEvents",
+                ],
+                "Resource": "*",
+            },
+            {
+                "Effect": "Allow",
+                "Action": "ecs:TagResource",
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {"ecs:CreateAction": ["CreateCluster", "RegisterContainerInstance"]}
+                },
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["ecs:ListTagsForResource"],
+                "Resource": ["arn:aws:ecs:*:*:task/*/*", "arn:aws:ecs:*:*:container-instance/*/*"],
+            },
+        ],
+    }
+)
+_ECS_TASK_EXECUTION = _allow(
+    "ecr:GetAuthorizationToken",
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:BatchGetImage",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+)
+_SERVICE_ROLE = "/service-role/"
+
 BUILTIN_POLICIES: tuple[BuiltinPolicy, ...] = (
     BuiltinPolicy(
         "AmazonEC2ContainerRegistryReadOnly",
@@ -123,5 +177,17 @@ BUILTIN_POLICIES: tuple[BuiltinPolicy, ...] = (
         "AmazonElasticContainerRegistryPublicFullAccess",
         "Provides administrative access to Amazon ECR Public repositories.",
         _allow("ecr-public:*", "sts:GetServiceBearerToken"),
+    ),
+    BuiltinPolicy(
+        "AmazonECSTaskExecutionRolePolicy",
+        "Provides access to other AWS service resources that are required to run Amazon ECS tasks",
+        _ECS_TASK_EXECUTION,
+        _SERVICE_ROLE,
+    ),
+    BuiltinPolicy(
+        "AmazonEC2ContainerServiceforEC2Role",
+        "Default policy for the Amazon EC2 Role for Amazon EC2 Container Service.",
+        _ECS_INSTANCE_ROLE,
+        _SERVICE_ROLE,
     ),
 )

@@ -133,6 +133,37 @@ class StsService:
             )
         return await self._issue(role, session_name, self._duration(role, duration), session_policy)
 
+    async def _service_trusted(self, service: str, role_arn: str) -> Role | None:
+        """The role, when its trust policy allows the service principal ``service`` ``sts:AssumeRole``."""
+        found = role_arn_parts(role_arn)
+        role = None if found is None else await self.identity.store.get_role(*found)
+        if role is None or role.arn != role_arn:
+            return None
+        trust = parse_policy(role.trust_policy, PolicyKind.TRUST)
+        caller = Caller(Principal.service(service), role.account_id, None)
+        now = self.identity.clock.now()
+        decision, _ = await self.access.decide(
+            caller, "sts:AssumeRole", role.arn, [trust], None, now, require_resource_allow=True
+        )
+        return role if decision.allowed else None
+
+    async def service_may_assume(self, service: str, role_arn: str) -> bool:
+        """Whether ``role_arn`` exists and trusts ``service`` (e.g. ``ecs-tasks.amazonaws.com``)."""
+        return await self._service_trusted(service, role_arn) is not None
+
+    async def assume_role_for_service(
+        self, service: str, role_arn: str, session_name: str, duration: int = DEFAULT_DURATION
+    ) -> TemporaryCredentials:
+        """Credentials for ``role_arn`` as the service principal ``service`` gets them when it acts for
+        the role's account (ECS for task roles, EC2 for instance roles): the role's trust policy must allow
+        ``service`` ``sts:AssumeRole``, else :class:`AccessDenied`."""
+        role = await self._service_trusted(service, role_arn)
+        if role is None:
+            raise AccessDenied(
+                f"{service} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
+            )
+        return await self._issue(role, session_name, self._duration(role, duration), None)
+
     async def _issue(
         self,
         role: Role,

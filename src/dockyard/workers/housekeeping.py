@@ -1,4 +1,5 @@
-"""The jobs every registry runs today: expiry of abandoned uploads and of long-expired STS sessions."""
+"""The jobs every registry runs: expiry of abandoned uploads, of long-expired STS sessions and of log
+events past their group's retention."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 from datetime import timedelta
 
 from dockyard.services.identity import IdentityService
+from dockyard.services.logs import Logs
 from dockyard.services.registry import RegistryService
 from dockyard.workers.scheduler import Job
 
@@ -33,3 +35,15 @@ def session_expiry(identity: IdentityService, interval: timedelta) -> Job:
         await identity.store.delete_expired_sessions(identity.clock.now() - SESSION_GRACE)
 
     return Job("expire-sessions", interval, run)
+
+
+def log_retention(logs: Logs, interval: timedelta) -> Job:
+    """Delete log events their group's retention no longer keeps (reads hide them already)."""
+
+    async def run() -> int:
+        deleted = await logs.expire()
+        if deleted:
+            log.info("expired log events", extra={"count": deleted})
+        return deleted
+
+    return Job("expire-log-events", interval, run)
