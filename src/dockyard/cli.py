@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.table import Table
 
+from dockyard.agent.cli import agent_command
 from dockyard.app import Services, migrate
 from dockyard.cli_gc import gc_command, human_bytes
 from dockyard.cli_lifecycle import events_app, lifecycle_app
@@ -35,6 +36,7 @@ app.add_typer(vulndb_app, name="vulndb")
 app.command("gc")(gc_command)
 app.command("scan")(scan_command)
 app.command("sbom")(sbom_command)
+app.command("agent")(agent_command)
 
 
 @app.command()
