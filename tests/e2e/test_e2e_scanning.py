@@ -23,10 +23,11 @@ from typing import Any
 
 import pytest
 
+from shared_fixtures import FIXTURES
+
 from .support import BIN_DIR, ServerProcess, Tool, hermetic_environ, run, start_registry, stop
 
 pytestmark = pytest.mark.e2e
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
 FLASK = FIXTURES / "trivy/lang/python/pip/libs/python-dir/lib/python3.10/site-packages/Flask-2.0.0.dist-info"
 REPO = "e2e/scanned"
 CRITICAL = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"  # 9.8

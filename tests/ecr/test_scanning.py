@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from dockyard.cli import app as cli
 from dockyard.config import Settings
+from shared_fixtures import FIXTURES
 
 from .support import (
     ACCOUNT,
@@ -34,7 +35,6 @@ from .support import (
     serve,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
 UBUNTU_STATUS = FIXTURES / "trivy/dpkg/valid/var/lib/dpkg/status"
 FLASK_METADATA = (
     FIXTURES

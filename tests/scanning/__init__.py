@@ -18,8 +18,7 @@ import zstandard
 
 from dockyard.domain.scanning.inventory import OsInfo, Package
 from dockyard.scanner.rootfs import MAX_READ, RootFs
-
-FIXTURES = Path(__file__).parents[2] / ".." / "shared" / "fixtures"
+from shared_fixtures import FIXTURES as FIXTURES  # re-exported for the scanner tests
 
 
 @dataclass(frozen=True)

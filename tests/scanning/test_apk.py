@@ -10,8 +10,8 @@ import pytest
 from dockyard.domain.scanning.inventory import APK, OsInfo, Package
 from dockyard.scanner.apk import INSTALLED, ApkCataloguer, parse_installed
 from dockyard.scanner.rootfs import DirRootFs
+from shared_fixtures import FIXTURES
 
-FIXTURES = Path(__file__).parents[2] / ".." / "shared" / "fixtures"
 ALPINE = OsInfo("alpine", "3.16.0")
 Row = tuple[str, str, str | None, str | None, tuple[str, ...]]
 

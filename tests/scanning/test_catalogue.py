@@ -12,8 +12,7 @@ from dockyard.domain.scanning.inventory import APK, DEB, MAVEN, NPM, PYPI, RPM, 
 from dockyard.scanner.catalogue import default_cataloguers
 from dockyard.scanner.golang import GoBinaryCataloguer
 from dockyard.scanner.rootfs import DirRootFs
-
-FIXTURES = Path(__file__).parents[2] / ".." / "shared" / "fixtures"
+from shared_fixtures import FIXTURES
 
 
 def _copy(source: Path, target: Path) -> None:

@@ -14,8 +14,8 @@ from debian.deb822 import Deb822
 from dockyard.domain.scanning.inventory import DEB, OsInfo, Package
 from dockyard.scanner.dpkg import DpkgCataloguer, licenses_from_copyright, parse_stanzas, parse_status
 from dockyard.scanner.rootfs import DirRootFs
+from shared_fixtures import FIXTURES
 
-FIXTURES = Path(__file__).parents[2] / ".." / "shared" / "fixtures"
 SYFT = FIXTURES / "syft"
 UBUNTU = OsInfo("ubuntu", "18.04")
 DEBIAN = OsInfo("debian", "12")

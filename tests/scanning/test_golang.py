@@ -185,11 +185,13 @@ def test_unframed_or_broken_build_info_reads_safely() -> None:
 def test_wants_executable_binaries_but_not_shared_libraries() -> None:
     cataloguer = GoBinaryCataloguer()
     elf = b"\x7fELF\x02\x01\x01" + bytes(9)
-    assert cataloguer.wants("/usr/bin/app", elf)
+    go_note = b"\x04\x00\x00\x00\x53\x00\x00\x00\x04\x00\x00\x00Go\x00\x00" + b"build-id"
+    assert cataloguer.wants("/usr/bin/app", elf + bytes(970) + go_note)  # Go's note, as at offset 988
+    assert not cataloguer.wants("/usr/bin/ls", elf + bytes(4000))  # an ELF program without it: not Go
     assert cataloguer.wants("/app/server", b"\xcf\xfa\xed\xfe" + bytes(12))  # Mach-O 64
     assert cataloguer.wants("/app/server.exe", b"MZ" + bytes(14))
-    assert not cataloguer.wants("/usr/lib/libssl.so.3", elf)
-    assert not cataloguer.wants("/usr/lib/libfoo.so", elf)
+    assert not cataloguer.wants("/usr/lib/libssl.so.3", elf + go_note)
+    assert not cataloguer.wants("/usr/lib/libfoo.so", elf + go_note)
     assert not cataloguer.wants("/usr/bin/script", b"#!/bin/sh\n")
     assert not cataloguer.wants("/usr/bin/app", b"")  # not executable: no head offered
 

@@ -15,8 +15,8 @@ from dockyard.scanner import java, zip_limits
 from dockyard.scanner.java import JavaCataloguer, packages_from_archive, split_filename
 from dockyard.scanner.java_manifest import parse_manifest, parse_pom_properties
 from dockyard.scanner.rootfs import DirRootFs
+from shared_fixtures import FIXTURES
 
-FIXTURES = Path(__file__).parents[2] / ".." / "shared" / "fixtures"
 JAVA = FIXTURES / "syft" / "java"
 JARS = JAVA / "jar-metadata"
 

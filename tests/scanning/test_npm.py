@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from dockyard.domain.scanning.inventory import NPM
 from dockyard.scanner.npm import NpmCataloguer, package_from_manifest
 from dockyard.scanner.rootfs import DirRootFs
+from shared_fixtures import FIXTURES
 
-FIXTURES = Path(__file__).parents[2] / ".." / "shared" / "fixtures"
 HAPPY = FIXTURES / "trivy" / "lang" / "nodejs" / "npm" / "happy"
 # In trivy's expectations but only in package-lock.json: the fixture's node_modules does not hold them.
 LOCKFILE_ONLY = {"ansi-colors@3.2.3", "array-flatten@1.1.1"}

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from dockyard.domain.scanning.inventory import PYPI
 from dockyard.scanner.python_pkgs import PythonCataloguer, is_metadata_file, package_from_metadata
 from dockyard.scanner.rootfs import DirRootFs
-
-FIXTURES = Path(__file__).parents[2] / ".." / "shared" / "fixtures"
+from shared_fixtures import FIXTURES
 
 
 def test_trivy_site_packages() -> None:

@@ -16,8 +16,8 @@ from dockyard.domain.scanning.inventory import RPM, OsInfo
 from dockyard.scanner.rootfs import DirRootFs
 from dockyard.scanner.rpm import RpmCataloguer, packages_from_db, read_blobs, split_source_rpm
 from dockyard.scanner.rpm_header import parse_header
+from shared_fixtures import FIXTURES
 
-FIXTURES = Path(__file__).parents[2] / ".." / "shared" / "fixtures"
 RHEL = OsInfo("rhel", "8.8")
 CASES = {
     "mariner-sqlite": (

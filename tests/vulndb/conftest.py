@@ -15,8 +15,8 @@ from clocks import StepClock
 from dockyard.metadata.engine import create_engine, database_url
 from dockyard.metadata.vulndb_store import VulnDbStore
 from dockyard.services.vulndb import VulnDb
+from shared_fixtures import FIXTURES
 
-FIXTURES = Path(__file__).parents[2] / ".." / "shared" / "fixtures"
 PYPA = FIXTURES / "pypa-advisory-database" / "vulns"
 GO = FIXTURES / "golang-vulndb" / "osv"
 USN = FIXTURES / "ubuntu-security-notices" / "osv" / "usn" / "USN-3863-1.json"

@@ -205,16 +205,34 @@ def _package_values(key: str, stored: StoredPackage) -> dict[str, Any]:
     }
 
 
-def _package_ids(conn: Connection, insert: Any, packages: Sequence[StoredPackage]) -> dict[str, int]:
-    by_key = {package_key(p): p for p in packages}
-    for chunk in _chunks(list(by_key)):
-        rows = [_package_values(key, by_key[key]) for key in chunk]
-        conn.execute(insert.values(rows).on_conflict_do_nothing(index_elements=["key"]))
-    ids: dict[str, int] = {}
-    for chunk in _chunks(list(by_key)):
-        query = select(scan_packages.c.key, scan_packages.c.id).where(scan_packages.c.key.in_(chunk))
-        ids.update({row.key: row.id for row in conn.execute(query)})
-    return ids
+def _known(conn: Connection, keys: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """The id and ``matched_generation`` of each stored package among ``keys``."""
+    found: dict[str, tuple[int, int]] = {}
+    for chunk in _chunks(keys):
+        columns = (scan_packages.c.key, scan_packages.c.id, scan_packages.c.matched_generation)
+        query = select(*columns).where(scan_packages.c.key.in_(chunk))
+        found.update({row.key: (row.id, row.matched_generation) for row in conn.execute(query)})
+    return found
+
+
+def _package_ids(
+    conn: Connection, insert: Any, by_key: dict[str, StoredPackage]
+) -> tuple[dict[str, tuple[int, int]], set[str]]:
+    """Each package's id and generation (:func:`_known`), the packages not stored yet inserted first; and
+    the keys that were inserted here.
+
+    Most of an image's packages are usually stored already (other images have them), so they are looked up
+    before anything is written. The new ones go in as one statement with many parameter sets
+    (``executemany``: compiled once, then cached); a multi-row ``VALUES`` list is compiled anew for every
+    batch, which was most of the time an image took to store (``docs/scan-bench.md``).
+    """
+    known = _known(conn, list(by_key))
+    missing = [key for key in by_key if key not in known]
+    if missing:
+        rows = [_package_values(key, by_key[key]) for key in missing]
+        conn.execute(insert.on_conflict_do_nothing(index_elements=["key"]), rows)
+        known.update(_known(conn, missing))
+    return known, set(missing)
 
 
 def _complete(
@@ -246,25 +264,41 @@ def _complete(
     )
     if not conn.execute(done).rowcount:
         return False
-    ids = _package_ids(conn, inserts[0], packages)
-    _link(conn, scan.manifest_id, ids, packages)
-    matches = {
-        PackageMatch(ids[package_key(p)], v.advisory_id, v.fixed_in, v.severity)
-        for p in packages
+    keys = [package_key(p) for p in packages]
+    known, inserted = _package_ids(conn, inserts[0], dict(zip(keys, packages, strict=True)))
+    package_ids = [known[key][0] for key in keys]
+    _link(conn, scan.manifest_id, package_ids, packages)
+    # A package already matched at this generation has these very matches (one state of the database gives
+    # one answer), so only the others are written: rewriting them would churn rows for nothing.
+    stale = {known[key][0] for key in keys if key in inserted or known[key][1] != generation}
+    _set_matches(conn, inserts[1], generation, sorted(stale), _matches(package_ids, packages, stale))
+    return True
+
+
+def _matches(
+    package_ids: Sequence[int], packages: Sequence[StoredPackage], only: set[int]
+) -> list[PackageMatch]:
+    """The scan's matches of the packages whose ids are in ``only``, once each, by (package, advisory)."""
+    found = {
+        PackageMatch(package_id, v.advisory_id, v.fixed_in, v.severity)
+        for package_id, p in zip(package_ids, packages, strict=True)
+        if package_id in only
         for v in p.vulns
     }
-    _set_matches(conn, inserts[1], generation, sorted(set(ids.values())), sorted(matches, key=_order))
-    return True
+    return sorted(found, key=_order)
 
 
 def _order(match: PackageMatch) -> tuple[int, str]:
     return (match.package_id, match.advisory_id)
 
 
-def _link(conn: Connection, manifest_id: int, ids: dict[str, int], packages: Sequence[StoredPackage]) -> None:
+def _link(
+    conn: Connection, manifest_id: int, package_ids: Sequence[int], packages: Sequence[StoredPackage]
+) -> None:
+    """Link the image to its packages (``package_ids[n]`` is the id of ``packages[n]``)."""
     paths: dict[int, set[str]] = defaultdict(set)
-    for stored in packages:
-        paths[ids[package_key(stored)]].add(stored.package.path)
+    for package_id, stored in zip(package_ids, packages, strict=True):
+        paths[package_id].add(stored.package.path)
     conn.execute(delete(image_scan_packages).where(image_scan_packages.c.manifest_id == manifest_id))
     links = [{"manifest_id": manifest_id, "package_id": i, "paths": sorted(p)} for i, p in paths.items()]
     for chunk in _chunks(links):
@@ -287,13 +321,12 @@ def _set_matches(
         }
         for m in matches
     ]
-    for batch in _chunks(rows):
-        statement = insert.values(list(batch))
-        statement = statement.on_conflict_do_update(
+    if rows:  # executemany, as in _package_ids
+        statement = insert.on_conflict_do_update(
             index_elements=["package_id", "advisory_id"],
-            set_={"fixed_in": statement.excluded.fixed_in, "severity": statement.excluded.severity},
+            set_={"fixed_in": insert.excluded.fixed_in, "severity": insert.excluded.severity},
         )
-        conn.execute(statement)
+        conn.execute(statement, rows)
 
 
 def os_of(state: Any) -> OsInfo | None:

@@ -38,7 +38,7 @@ _NOT_CONTROL = (
 
 _SOURCE = re.compile(r"^(?P<name>\S+)(?:\s*\((?P<version>[^)]*)\))?")
 _FORMAT = re.compile(r"^Format:\s*https?://www\.debian\.org/doc/packaging-manuals/copyright-format/")
-_LICENSE_FIELD = re.compile(r"^License:\s*(?P<license>\S+)")
+_LICENSE_FIELD = re.compile(r"^License:[ \t]*(?P<license>\S+)", re.MULTILINE)
 _COMMON_LICENSE = re.compile(r"/usr/share/common-licenses/(?P<license>[0-9A-Za-z_.\-]+)")
 
 
@@ -120,20 +120,16 @@ def parse_status(
 
 
 def licenses_from_copyright(text: str) -> tuple[str, ...]:
-    """Licenses named by a machine-readable copyright file (sorted); ``()`` for free-form files."""
-    lines = iter(text.splitlines())
-    first = next((line for line in lines if line.strip()), "")
+    """Licenses named by a machine-readable copyright file (sorted); ``()`` for free-form files.
+
+    Each pattern runs once over the whole text (``re.MULTILINE``), not line by line: an image holds
+    hundreds of these files."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
     if not _FORMAT.match(first):
         return ()
-    found: set[str] = set()
-    for line in lines:
-        candidates = [match["license"] for match in _COMMON_LICENSE.finditer(line)]
-        field = _LICENSE_FIELD.match(line)
-        if field is not None:
-            candidates.append(field["license"])
-        found.update(
-            value for value in (c.rstrip(".") for c in candidates) if value.lower() not in ("", "none")
-        )
+    candidates = [m["license"] for m in _COMMON_LICENSE.finditer(text)]
+    candidates += [m["license"] for m in _LICENSE_FIELD.finditer(text)]
+    found = {value for value in (c.rstrip(".") for c in candidates) if value.lower() not in ("", "none")}
     return tuple(sorted(found))
 
 

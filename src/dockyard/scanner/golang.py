@@ -114,6 +114,11 @@ class _Reader:
             position += _CHUNK
 
 
+# An ELF note's type (4: NT_GO_BUILDID) followed by its name "Go\0\0", in either byte order.
+_GO_NOTE = b"\x04\x00\x00\x00Go\x00\x00"
+_GO_NOTE_BE = b"\x00\x00\x00\x04Go\x00\x00"
+
+
 def is_binary_head(head: bytes) -> bool:
     """ELF, Mach-O or PE magic at the start of a file."""
     return head.startswith(ELF_MAGIC) or head[:4] in MACHO_MAGICS or head.startswith(PE_MAGIC)
@@ -332,7 +337,12 @@ class GoBinaryCataloguer:
     name = "go-binary"
 
     def wants(self, path: str, head: bytes) -> bool:
-        return is_binary_head(head) and _SHARED_LIBRARY.search(path) is None
+        """Go executables only: an ELF file is kept when its head holds the Go linker's build-id note
+        (``.note.go.buildid``, name ``Go``, type 4, written near the start of every Go ELF binary), so the
+        hundreds of other executables of an image are never copied; Mach-O and PE files by magic."""
+        if _SHARED_LIBRARY.search(path) is not None or not is_binary_head(head):
+            return False
+        return not head.startswith(ELF_MAGIC) or _GO_NOTE in head or _GO_NOTE_BE in head
 
     def catalogue(self, fs: RootFs, os: OsInfo | None) -> list[Package]:
         packages: list[Package] = []

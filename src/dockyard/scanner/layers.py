@@ -30,9 +30,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 import zstandard
+from isal import isal_zlib
 
 from dockyard.domain.scanning.inventory import ScanFailed
 from dockyard.scanner.limits import (
@@ -51,7 +52,7 @@ Wants = Callable[[str, bytes], bool]
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 AUFS_META = ".wh..wh."
-HEAD_SIZE = 16
+HEAD_SIZE = 4096  # enough for an ELF file's first notes (Go's build-id note sits near 1 KiB or 4 KiB)
 _CHUNK = 1024 * 1024
 _EXEC_BITS = 0o111
 _STREAM_ERRORS = (
@@ -60,6 +61,7 @@ _STREAM_ERRORS = (
     EOFError,
     IndexError,  # tarfile indexes a short block when a GNU sparse header is cut off
     zlib.error,
+    cast(type[Exception], isal_zlib.error),  # isal's stubs leave it untyped
     zstandard.ZstdError,
     ValueError,
     UnicodeError,

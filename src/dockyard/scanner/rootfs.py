@@ -34,7 +34,7 @@ class Cataloguer(Protocol):
     name: str
 
     def wants(self, path: str, head: bytes) -> bool:
-        """Whether the layer reader should keep this regular file. ``head`` is the file's first 16
+        """Whether the layer reader should keep this regular file. ``head`` is the file's first 4096
         bytes when any executable bit is set (to recognise binaries), else ``b""``."""
 
     def catalogue(self, fs: RootFs, os: OsInfo | None) -> list[Package]:
