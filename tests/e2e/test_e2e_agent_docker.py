@@ -234,10 +234,11 @@ async def test_a_task_runs_with_its_roles_and_ships_its_logs(
     [stopped] = submitted(fake_server, "STOPPED")
     assert stopped["reason"] == "Essential container in task exited"
     assert stopped["containers"][0]["exitCode"] == 4
+    # Whether a poll lands while this short task runs is a matter of timing; those that did name its image
+    # (tests/agent/test_loop.py checks the report itself).
     digests = [
         t["imageDigests"] for poll in fake_server.polls for t in poll["tasks"] if t["lastStatus"] == "RUNNING"
     ]
-    assert digests
     assert all(d == [plane.digest] for d in digests)
     events = fake_server.events[("/ecs/e2e", "e2e/app/e2e-run")]
     assert events[0]["message"] == "hello"
