@@ -4,7 +4,8 @@ in-memory Docker Engine."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import boto3  # type: ignore[import-untyped]
@@ -21,6 +22,22 @@ from .fakes import FakeDocker, FakeServer
 
 BOOTSTRAP_KEY = "AKIDBOOTSTRAP"
 REGION = "us-east-1"
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """``dockyard agent`` configures logging onto the stream CliRunner lends it and closes afterwards: put
+    the loggers back, or every later log line (alembic's, in other tests) writes to a closed stream."""
+    names = [None, "dockyard.access", "botocore", "urllib3", "httpx", "uvicorn", "uvicorn.error"]
+    saved = [
+        (logging.getLogger(n), list(logging.getLogger(n).handlers), logging.getLogger(n).level) for n in names
+    ]
+    saved_propagate = logging.getLogger("dockyard.access").propagate
+    yield
+    for logger, handlers, level in saved:
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+    logging.getLogger("dockyard.access").propagate = saved_propagate
 
 
 @pytest.fixture(scope="session")
