@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from aws_profile import aws_cli_env
 from identity.support import Creds, Server, allow, client, init_account, unique
 
 from .agent_support import (
@@ -199,22 +199,8 @@ class AwsCli:
     """The aws CLI binary of the e2e tests, a profile with the server as ``endpoint_url``."""
 
     def __init__(self, home: Path, url: str, creds: Creds) -> None:
-        home.mkdir(parents=True, exist_ok=True)
-        (home / "config").write_text(
-            f"[profile d]\nregion = us-east-1\noutput = json\nendpoint_url = {url}\nmax_attempts = 1\n"
-        )
-        (home / "credentials").write_text(
-            f"[d]\naws_access_key_id = {creds.key}\naws_secret_access_key = {creds.secret}\n"
-        )
         self.home = home
-        self.env = {
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": os.fspath(home),
-            "AWS_PROFILE": "d",
-            "AWS_CONFIG_FILE": os.fspath(home / "config"),
-            "AWS_SHARED_CREDENTIALS_FILE": os.fspath(home / "credentials"),
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
+        self.env = aws_cli_env(home, url, creds.key, creds.secret)
 
     def text(self, *args: str) -> str:
         return run([BIN_DIR / "aws", *args], env=self.env).stdout

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from aws_profile import aws_cli_env
 from dockyard.clock import TEST_CLOCK_FILE_ENV, TEST_MODE_ENV
 
 from .support import (
@@ -66,21 +67,7 @@ class TimedRegistry:
         return json.loads(done.stdout)
 
     def aws(self, home: Path, *args: str) -> Any:
-        (home / "config").write_text(
-            f"[profile dockyard]\nregion = us-east-1\noutput = json\nendpoint_url = {self.registry.url}\n"
-            "max_attempts = 1\n"
-        )
-        (home / "credentials").write_text(
-            f"[dockyard]\naws_access_key_id = {self.key}\naws_secret_access_key = {self.secret}\n"
-        )
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": str(home),
-            "AWS_PROFILE": "dockyard",
-            "AWS_CONFIG_FILE": str(home / "config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
+        env = aws_cli_env(home, self.registry.url, self.key, self.secret)
         return json.loads(run([BIN_DIR / "aws", "ecr", *args], env=env).stdout or "null")
 
 

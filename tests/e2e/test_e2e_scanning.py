@@ -12,7 +12,6 @@ any machine of this kind; the Flask advisories are the PyPA database's own.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from aws_profile import aws_cli_env
 from shared_fixtures import FIXTURES
 
 from .support import BIN_DIR, ServerProcess, Tool, hermetic_environ, run, start_registry, stop
@@ -83,22 +83,7 @@ def server(tmp_path: Path, sqlite_template: Path) -> Iterator[ServerProcess]:
 
 def aws(server: ServerProcess, home: Path, *args: str) -> Any:
     keys = json.loads((home.parent / "scanning" / "keys.json").read_text())
-    (home / "config").write_text(
-        f"[profile d]\nregion = us-east-1\noutput = json\nendpoint_url = {server.registry.url}\n"
-        "max_attempts = 1\n"
-    )
-    (home / "credentials").write_text(
-        f"[d]\naws_access_key_id = {keys['access_key_id']}\n"
-        f"aws_secret_access_key = {keys['secret_access_key']}\n"
-    )
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(home),
-        "AWS_PROFILE": "d",
-        "AWS_CONFIG_FILE": str(home / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
+    env = aws_cli_env(home, server.registry.url, keys["access_key_id"], keys["secret_access_key"])
     return json.loads(run([BIN_DIR / "aws", "ecr", *args], env=env, timeout=180).stdout or "null")
 
 

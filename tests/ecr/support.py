@@ -26,6 +26,7 @@ from botocore.config import Config
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from aws_profile import aws_cli_env
 from dockyard.app import create_app, lifecycle_config
 from dockyard.clock import SystemClock
 from dockyard.config import Settings
@@ -214,20 +215,6 @@ AWS_CLI = shutil.which("aws", path=os.path.dirname(sys.executable)) or shutil.wh
 
 def aws(server: Server, home: Path, *args: str) -> CompletedProcess[str]:
     """``aws ecr <args>`` with a profile for this server, as the README shows it."""
-    (home / "config").write_text(
-        f"[profile dockyard]\nregion = {REGION}\noutput = json\nendpoint_url = {server.url}\n"
-        "max_attempts = 1\n"
-    )
-    (home / "credentials").write_text(
-        f"[dockyard]\naws_access_key_id = {KEY}\naws_secret_access_key = {SECRET}\n"
-    )
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(home),
-        "AWS_PROFILE": "dockyard",
-        "AWS_CONFIG_FILE": str(home / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
+    env = aws_cli_env(home, server.url, KEY, SECRET, REGION)
     command = [str(AWS_CLI), "ecr", *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)

@@ -30,6 +30,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
+from aws_profile import aws_cli_env
 from dockyard.app import build_services, create_app
 from dockyard.config import Settings
 from dockyard.http.ecs import POLL_PATH
@@ -227,20 +228,6 @@ def serve(settings: Settings, root: Creds) -> Iterator[EcsServer]:
 def aws(server: EcsServer, home: Path, *args: str, creds: Creds | None = None) -> CompletedProcess[str]:
     """``aws ecs <args>`` with a profile for this server."""
     creds = creds or server.root
-    (home / "config").write_text(
-        f"[profile dockyard]\nregion = {REGION}\noutput = json\nendpoint_url = {server.url}\n"
-        "max_attempts = 1\n"
-    )
-    (home / "credentials").write_text(
-        f"[dockyard]\naws_access_key_id = {creds.key}\naws_secret_access_key = {creds.secret}\n"
-    )
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(home),
-        "AWS_PROFILE": "dockyard",
-        "AWS_CONFIG_FILE": str(home / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
+    env = aws_cli_env(home, server.url, creds.key, creds.secret, REGION)
     command = [str(AWS_CLI), "ecs", *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)

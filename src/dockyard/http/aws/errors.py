@@ -14,7 +14,8 @@ Three kinds of error reach a client of an AWS-style API:
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 
 
@@ -151,3 +152,19 @@ def map_domain_error(exc: BaseException, table: DomainTable) -> AwsError | None:
             code, status = table[cls]
             return AwsError(code, str(exc), status)
     return None
+
+
+def domain_error_mapper(
+    table: DomainTable, logger: logging.Logger, fallback: tuple[str, str]
+) -> Callable[[Exception], AwsError]:
+    """A service's ``domain_errors``: its ``table``, and for anything unmapped (a bug) a log line with the
+    traceback and the service's own server error ``fallback`` (code, message) as 500, without detail."""
+
+    def mapped(exc: Exception) -> AwsError:
+        found = map_domain_error(exc, table)
+        if found is not None:
+            return found
+        logger.exception("request failed", exc_info=exc)
+        return AwsError(fallback[0], fallback[1], 500, sender_fault=False)
+
+    return mapped

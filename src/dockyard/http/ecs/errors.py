@@ -10,7 +10,7 @@ import logging
 
 from dockyard.domain.ecs import errors as e
 from dockyard.domain.identity import AccessDenied
-from dockyard.http.aws.errors import AwsError, DomainTable, map_domain_error
+from dockyard.http.aws.errors import DomainTable, domain_error_mapper
 
 log = logging.getLogger("dockyard.ecs")
 
@@ -24,12 +24,5 @@ ECS_ERRORS: DomainTable = {
 }
 
 
-def ecs_error(exc: Exception) -> AwsError:
-    """``exc`` as ECS answers it (see the module docstring)."""
-    mapped = map_domain_error(exc, ECS_ERRORS)
-    if mapped is not None:
-        return mapped
-    log.exception("ecs request failed", exc_info=exc)
-    return AwsError(
-        "ServerException", "We encountered an internal error. Please try again.", 500, sender_fault=False
-    )
+SERVER_ERROR = ("ServerException", "We encountered an internal error. Please try again.")
+ecs_error = domain_error_mapper(ECS_ERRORS, log, SERVER_ERROR)

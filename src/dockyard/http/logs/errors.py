@@ -12,7 +12,7 @@ import logging
 
 from dockyard.domain.identity import AccessDenied
 from dockyard.domain.logs import InvalidParameter, ResourceAlreadyExists, ResourceNotFound
-from dockyard.http.aws.errors import AwsError, DomainTable, map_domain_error
+from dockyard.http.aws.errors import DomainTable, domain_error_mapper
 
 log = logging.getLogger("dockyard.logs")
 
@@ -24,12 +24,5 @@ LOGS_ERRORS: DomainTable = {
 }
 
 
-def logs_error(exc: Exception) -> AwsError:
-    """``exc`` as CloudWatch Logs answers it (see the module docstring)."""
-    mapped = map_domain_error(exc, LOGS_ERRORS)
-    if mapped is not None:
-        return mapped
-    log.exception("logs request failed", exc_info=exc)
-    return AwsError(
-        "ServiceUnavailableException", "The service cannot complete the request.", 500, sender_fault=False
-    )
+SERVER_ERROR = ("ServiceUnavailableException", "The service cannot complete the request.")
+logs_error = domain_error_mapper(LOGS_ERRORS, log, SERVER_ERROR)
