@@ -73,6 +73,16 @@ def migrated_sqlite(sqlite_template: Path) -> Callable[[Path], Path]:
     return place
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The async SQLAlchemy URL of a fresh, migrated, empty schema, on each database in turn (PostgreSQL
+    skipped when no server is reachable)."""
+    if request.param == "postgresql":
+        return database_url(request.getfixturevalue("empty_postgres_url"), tmp_path)
+    request.getfixturevalue("migrated_sqlite")(tmp_path)
+    return database_url(None, tmp_path)
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """DSN of a migrated database created for this session (dropped afterwards)."""

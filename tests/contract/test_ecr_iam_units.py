@@ -24,7 +24,7 @@ from dockyard.domain.identity import (
     User,
 )
 from dockyard.metadata.ecr_store import EcrStore
-from dockyard.metadata.engine import create_engine, database_url
+from dockyard.metadata.engine import create_engine
 from dockyard.metadata.iam_store import SqlIdentityStore
 from dockyard.services.ecr_types import RepositorySettings
 
@@ -56,22 +56,14 @@ class WatchingSignal:
             self.committed_at_bump.append(bool(found))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgresql":
-        return database_url(request.getfixturevalue("empty_postgres_url"), tmp_path)
-    request.getfixturevalue("migrated_sqlite")(tmp_path)
-    return database_url(None, tmp_path)
+@pytest.fixture
+def signal(db_url: str, tmp_path: Path) -> WatchingSignal:
+    return WatchingSignal(tmp_path / "dockyard.db" if db_url.startswith("sqlite") else None)
 
 
 @pytest.fixture
-def signal(url: str, tmp_path: Path) -> WatchingSignal:
-    return WatchingSignal(tmp_path / "dockyard.db" if url.startswith("sqlite") else None)
-
-
-@pytest.fixture
-async def ecr(url: str, clock: StepClock, signal: WatchingSignal) -> AsyncIterator[EcrStore]:
-    engine = create_engine(url)
+async def ecr(db_url: str, clock: StepClock, signal: WatchingSignal) -> AsyncIterator[EcrStore]:
+    engine = create_engine(db_url)
     try:
         yield EcrStore(engine, clock, signal, ACCOUNT)
     finally:
@@ -79,8 +71,8 @@ async def ecr(url: str, clock: StepClock, signal: WatchingSignal) -> AsyncIterat
 
 
 @pytest.fixture
-async def iam(url: str, clock: StepClock) -> AsyncIterator[SqlIdentityStore]:
-    engine = create_engine(url)
+async def iam(db_url: str, clock: StepClock) -> AsyncIterator[SqlIdentityStore]:
+    engine = create_engine(db_url)
     try:
         store = SqlIdentityStore(engine, clock)
         await store.create_account(Account(ACCOUNT, None, NOW))

@@ -7,7 +7,6 @@ import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +15,7 @@ from dockyard.domain.manifest import OCI_MANIFEST
 from dockyard.domain.records import ManifestRecord, NewManifest
 from dockyard.metadata.ecr_public_store import EcrPublicStore, catalog_columns
 from dockyard.metadata.ecr_public_tables import PUBLIC_REGISTRY
-from dockyard.metadata.engine import create_engine, database_url
+from dockyard.metadata.engine import create_engine
 from dockyard.metadata.signal import LocalChangeSignal
 from dockyard.metadata.store import SqlMetadataStore
 from dockyard.services.ecr_public_types import CatalogData
@@ -25,20 +24,11 @@ ACCOUNT = "111122223333"
 OTHER = "444455556666"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, migrated database of each kind."""
-    if request.param == "postgresql":
-        return database_url(request.getfixturevalue("empty_postgres_url"), tmp_path)
-    request.getfixturevalue("migrated_sqlite")(tmp_path)
-    return database_url(None, tmp_path)
-
-
 @pytest.fixture
 async def stores(
-    url: str, clock: StepClock
+    db_url: str, clock: StepClock
 ) -> AsyncIterator[tuple[EcrPublicStore, SqlMetadataStore, LocalChangeSignal]]:
-    engine = create_engine(url)
+    engine = create_engine(db_url)
     signal = LocalChangeSignal()
     try:
         yield EcrPublicStore(engine, clock, signal), SqlMetadataStore(engine, clock), signal

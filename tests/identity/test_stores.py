@@ -7,7 +7,6 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
@@ -21,7 +20,7 @@ from dockyard.domain.identity import (
     InvalidInput,
     NoSuchEntity,
 )
-from dockyard.metadata.engine import create_engine, database_url
+from dockyard.metadata.engine import create_engine
 from dockyard.metadata.iam_policy_store import SqlPolicyStore
 from dockyard.metadata.iam_store import SqlIdentityStore
 from dockyard.metadata.signal import LocalChangeSignal
@@ -49,18 +48,9 @@ class Plane:
     signal: LocalChangeSignal
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh migrated schema (PostgreSQL skipped when no server is reachable)."""
-    if request.param == "postgresql":
-        return database_url(request.getfixturevalue("empty_postgres_url"), tmp_path)
-    request.getfixturevalue("migrated_sqlite")(tmp_path)
-    return database_url(None, tmp_path)
-
-
 @pytest.fixture
-async def plane(url: str) -> AsyncIterator[Plane]:
-    engine = create_engine(url)
+async def plane(db_url: str) -> AsyncIterator[Plane]:
+    engine = create_engine(db_url)
     clock, signal = StepClock(), LocalChangeSignal()
     box = SecretBox([Fernet.generate_key().decode()])
     identity = IdentityService(

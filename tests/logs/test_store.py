@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from dockyard.domain.logs import DAY_MS, HEAD, TAIL, InputEvent, Position
-from dockyard.metadata.engine import create_engine, database_url
+from dockyard.metadata.engine import create_engine
 from dockyard.metadata.logs_store import (
     EventWindow,
     GroupQuery,
@@ -29,18 +28,9 @@ class FixedClock:
         return datetime.fromtimestamp(T0 / 1000, UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh migrated schema (PostgreSQL skipped when no server is reachable)."""
-    if request.param == "postgresql":
-        return database_url(request.getfixturevalue("empty_postgres_url"), tmp_path)
-    request.getfixturevalue("migrated_sqlite")(tmp_path)
-    return database_url(None, tmp_path)
-
-
 @pytest.fixture
-async def store(url: str) -> AsyncIterator[LogsStore]:
-    engine = create_engine(url)
+async def store(db_url: str) -> AsyncIterator[LogsStore]:
+    engine = create_engine(db_url)
     try:
         yield LogsStore(engine, FixedClock())
     finally:

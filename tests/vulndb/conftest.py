@@ -31,15 +31,6 @@ def clock() -> StepClock:
     return StepClock(datetime(2026, 6, 1, 12, 0, tzinfo=UTC))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The URL of a fresh, migrated, empty schema."""
-    if request.param == "postgresql":
-        return database_url(request.getfixturevalue("empty_postgres_url"), tmp_path)
-    request.getfixturevalue("migrated_sqlite")(tmp_path)
-    return database_url(None, tmp_path)
-
-
 @pytest.fixture
 async def open_vulndb(db_url: str, clock: StepClock) -> AsyncIterator[Callable[..., VulnDb]]:
     """Open a :class:`VulnDb` on the test's database (``batch_size`` may be given); closed at the end."""
