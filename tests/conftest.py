@@ -111,6 +111,14 @@ async def _truncate(dsn: str) -> None:
         await conn.close()
 
 
+@pytest.fixture(scope="module")
+def module_postgres_url(postgres_url: str) -> str:
+    """``postgres_url`` emptied for one test module's server (whose server keys, sealed with its own data
+    directory's secrets, must not meet another module's)."""
+    asyncio.run(_truncate(postgres_url))
+    return postgres_url
+
+
 @pytest.fixture
 def empty_postgres_url(postgres_url: str) -> str:
     """``postgres_url`` with every table emptied, for one test."""

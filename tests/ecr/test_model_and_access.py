@@ -11,6 +11,8 @@ import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 
+from aws_shapes import call, missing_required
+
 from .support import ACCOUNT, OCI_CONFIG, OCI_MANIFEST, REGION, Server, descriptor, digest_of
 from .test_repositories import POLICY
 
@@ -91,31 +93,6 @@ SCENARIO: list[tuple[str, Params]] = [
     ("DeleteRepository", lambda c: {"repositoryName": REPO, "force": True}),
 ]
 MODEL = botocore.session.get_session().get_service_model("ecr")
-
-
-def missing_required(shape: Any, value: Any, path: str) -> list[str]:
-    """Required members absent anywhere in ``value`` (a parsed response), by path."""
-    if shape.type_name == "structure":
-        found = [f"{path}.{name}" for name in shape.required_members if name not in value]
-        for name, member in shape.members.items():
-            if name in value:
-                found += missing_required(member, value[name], f"{path}.{name}")
-        return found
-    if shape.type_name == "list":
-        return [
-            p for i, item in enumerate(value) for p in missing_required(shape.member, item, f"{path}[{i}]")
-        ]
-    if shape.type_name == "map":
-        return [p for k, item in value.items() for p in missing_required(shape.value, item, f"{path}.{k}")]
-    return []
-
-
-def call(ecr: Any, operation: str, params: dict[str, Any]) -> Any:
-    return getattr(ecr, MODEL.operation_model(operation).metadata.get("name") or _snake(operation))(**params)
-
-
-def _snake(name: str) -> str:
-    return "".join(f"_{ch.lower()}" if ch.isupper() else ch for ch in name).lstrip("_")
 
 
 def test_scenario_covers_every_served_operation(server: Server) -> None:

@@ -15,9 +15,9 @@ from .test_model_and_access import MODEL, SCENARIO, call, missing_required
 
 
 @pytest.fixture(scope="module")
-def pg_server(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator[Server]:
+def pg_server(tmp_path_factory: pytest.TempPathFactory, module_postgres_url: str) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp("ecr-pg")
-    with serve(Settings(data_dir=data_dir, database_url=postgres_url, access_log=False)) as running:
+    with serve(Settings(data_dir=data_dir, database_url=module_postgres_url, access_log=False)) as running:
         yield running
 
 

@@ -12,6 +12,8 @@ import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 
+from aws_shapes import call, missing_required
+
 from .support import ACCOUNT, REGION, Agent, EcsServer, allow, unique
 
 MODEL = botocore.session.get_session().get_service_model("ecs")
@@ -67,28 +69,6 @@ SCENARIO: list[tuple[str, Params]] = [
     ("DeregisterTaskDefinition", lambda c: {"taskDefinition": f"{FAMILY}:1"}),
     ("DeleteCluster", lambda c: {"cluster": CLUSTER}),
 ]
-
-
-def missing_required(shape: Any, value: Any, path: str) -> list[str]:
-    """Required members absent anywhere in ``value`` (a parsed response), by path."""
-    if shape.type_name == "structure":
-        found = [f"{path}.{name}" for name in shape.required_members if name not in value]
-        for name, member in shape.members.items():
-            if name in value:
-                found += missing_required(member, value[name], f"{path}.{name}")
-        return found
-    if shape.type_name == "list":
-        return [
-            p for i, item in enumerate(value) for p in missing_required(shape.member, item, f"{path}[{i}]")
-        ]
-    if shape.type_name == "map":
-        return [p for k, item in value.items() for p in missing_required(shape.value, item, f"{path}.{k}")]
-    return []
-
-
-def call(client: Any, operation: str, params: dict[str, Any]) -> Any:
-    snake = "".join(f"_{ch.lower()}" if ch.isupper() else ch for ch in operation).lstrip("_")
-    return getattr(client, snake)(**params)
 
 
 def _remember(context: dict[str, Any], answer: dict[str, Any]) -> None:

@@ -15,10 +15,10 @@ from .test_model import MODEL, SCENARIO, call, missing_required
 
 
 @pytest.fixture(scope="module")
-def pg_server(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator[EcsServer]:
+def pg_server(tmp_path_factory: pytest.TempPathFactory, module_postgres_url: str) -> Iterator[EcsServer]:
     data_dir = tmp_path_factory.mktemp("ecs-pg")
     settings = Settings(
-        data_dir=data_dir, database_url=postgres_url, access_log=False, auth="none", scan_concurrency=0
+        data_dir=data_dir, database_url=module_postgres_url, access_log=False, auth="none", scan_concurrency=0
     )
     root = create_account(settings, str(random.randrange(10**11, 10**12)))
     with serve(settings, root) as running:
