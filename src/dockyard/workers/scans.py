@@ -18,7 +18,7 @@ from dockyard.metadata.scan_store import ClaimedScan, ScanStore
 from dockyard.ports import Clock
 from dockyard.services.scan_runner import ScanRunner
 from dockyard.services.vuln_matching import VulnMatcher
-from dockyard.workers.scheduler import Job, replica_id
+from dockyard.workers.scheduler import Job, replica_id, stop_tasks
 
 log = logging.getLogger("dockyard.scanning")
 
@@ -53,15 +53,9 @@ class ScanWorker:
         self._loop = asyncio.create_task(self._forever(), name="dockyard-scan-worker")
 
     async def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
-            self._loop = None
-        runs = list(self._running.values())
-        for task in runs:
-            task.cancel()
-        await asyncio.gather(*runs, return_exceptions=True)
+        """Stop polling and cancel the scans in progress (each hands its scan back to the queue)."""
+        await stop_tasks(self._loop, self._running.values())
+        self._loop = None
 
     async def _forever(self) -> None:
         while True:

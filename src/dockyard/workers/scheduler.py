@@ -20,7 +20,7 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -37,6 +37,19 @@ class Job:
     name: str
     interval: timedelta
     run: Callable[[], Coroutine[Any, Any, object]]
+
+
+async def stop_tasks(loop: asyncio.Task[None] | None, runs: Iterable[asyncio.Task[None]]) -> None:
+    """Cancel a polling ``loop`` and wait for it, then cancel the ``runs`` it started and wait for them (each
+    run settles its own lease on its way out)."""
+    if loop is not None:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+    pending = list(runs)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
 
 
 def replica_id() -> str:
@@ -73,15 +86,8 @@ class Scheduler:
 
     async def stop(self) -> None:
         """Stop polling, cancel the runs in progress and release their leases."""
-        if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
-            self._loop = None
-        runs = list(self._running.values())
-        for task in runs:
-            task.cancel()
-        await asyncio.gather(*runs, return_exceptions=True)
+        await stop_tasks(self._loop, self._running.values())
+        self._loop = None
 
     async def _poll_forever(self) -> None:
         while True:
