@@ -69,7 +69,7 @@ class Settings(BaseSettings):
         2048, ge=256, description="address-space limit of each scanner process (untrusted layers)"
     )
     scan_reevaluate_interval_seconds: float = Field(
-        60.0, gt=0, description="how often stored inventories are re-matched after a database import"
+        300.0, gt=0, description="how often stored inventories are re-matched after a database import"
     )
     ecs_agent_timeout_seconds: float = Field(
         30.0, gt=0, description="a container instance with no poll for this long shows agentConnected false"

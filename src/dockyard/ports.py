@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from dockyard.domain.gc import GcPlan, RepositoryUsage
+from dockyard.domain.jobs import JobSchedule
 from dockyard.domain.records import ImageSummary, ManifestRecord, NewManifest, Referrer, Repository, Upload
 from dockyard.domain.scanning.inventory import Inventory, LayerBlob
 from dockyard.domain.vulns.ecosystems import MatchQuery
@@ -82,8 +83,14 @@ class BlobDriver(Protocol):
     def read(self, path: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         """Stream ``length`` bytes (to the end when ``None``) of a finished object from ``offset``."""
 
-    async def writer(self, path: str) -> BlobWriter:
-        """A new, empty writer at ``path`` (whatever was written there before is dropped)."""
+    async def writer(self, path: str, destination: str | None = None) -> BlobWriter:
+        """A new, empty writer at ``path`` (whatever was written there before is dropped).
+
+        ``destination``: where the caller will commit it, when that is known before the first byte (a blob
+        whose digest came with it). A driver may then stage the bytes there, invisible until the commit,
+        and save the move; such a writer commits only to ``destination``. :meth:`delete` of ``path`` (or a
+        directory above it) still removes everything the writer left.
+        """
 
     async def resume(self, path: str, size: int) -> tuple[BlobWriter, bytes] | None:
         """The writer a ``save`` left at exactly ``size`` bytes and the state saved with it, or ``None``.
@@ -181,8 +188,9 @@ class JobLeases(Protocol):
     """
 
     async def ensure(self, name: str, due_at: datetime) -> None: ...
-    async def claimable(self, now: datetime) -> set[str]:
-        """The jobs due at ``now`` that nobody holds (a read, so idle replicas poll without writing)."""
+    async def claimable(self, now: datetime) -> JobSchedule:
+        """The jobs due at ``now`` that nobody holds, and the soonest time another one may become claimable
+        (a read, so idle replicas poll without writing)."""
         ...
 
     async def claim(self, name: str, owner: str, now: datetime, until: datetime) -> bool: ...

@@ -142,7 +142,7 @@ async def copy_blobs(
 async def _copy_blob(source: BlobStore, target: BlobStore, digest: Digest) -> bool:
     """Stream one blob into a scratch writer of the target; commit only when the bytes match."""
     scratch = BlobStore.data_path(f"migrate-{digest.encoded[:32]}")
-    writer = await target.driver.writer(scratch)
+    writer = await target.driver.writer(scratch, BlobStore.blob_path(digest))
     hasher: Any = hashlib.new(digest.algorithm)
     try:
         async for chunk in source.read(digest):

@@ -226,6 +226,59 @@ async def test_a_new_writer_drops_what_was_there(driver: BlobDriver) -> None:
     assert await read_all(driver, "blobs/sha256/ne/new") == b"new"
 
 
+# -- writers told their destination up front -----------------------------------------------------------
+
+
+async def test_a_writer_with_a_destination_is_invisible_until_committed_there(driver: BlobDriver) -> None:
+    data = os.urandom(11 * MIB)
+    writer = await driver.writer("uploads/up/data", "blobs/sha256/up/front")
+    await writer.write(data)
+    assert await driver.stat("blobs/sha256/up/front") is None
+    await writer.commit("blobs/sha256/up/front")
+    assert await read_all(driver, "blobs/sha256/up/front") == data
+    await driver.delete("uploads/up")
+    assert await read_all(driver, "blobs/sha256/up/front") == data
+    assert await driver.list("uploads/") == []
+
+
+async def test_delete_removes_a_writer_with_a_destination(driver: BlobDriver) -> None:
+    writer = await driver.writer("uploads/dead/data", "blobs/sha256/de/dead")
+    await writer.write(os.urandom(11 * MIB))  # parts are out; then the request dies
+    await writer.abandon()
+    other = await driver.writer("uploads/crashed/data", "blobs/sha256/de/dead")
+    await other.write(os.urandom(11 * MIB))  # parts are out; then the process dies
+    await driver.delete("uploads/dead")
+    await driver.delete("uploads/crashed")
+    assert await driver.list("blobs/") == []
+    assert await driver.list("uploads/") == []
+
+
+async def test_a_writer_with_a_destination_keeps_an_existing_object(driver: BlobDriver) -> None:
+    await put(driver, "blobs/sha256/ke/kept", b"first")
+    writer = await driver.writer("uploads/k/data", "blobs/sha256/ke/kept")
+    await writer.write(os.urandom(6 * MIB))
+    await writer.commit("blobs/sha256/ke/kept")
+    assert await read_all(driver, "blobs/sha256/ke/kept") == b"first"
+
+
+async def test_s3_stages_the_bytes_at_the_destination(s3_target: S3Target) -> None:
+    """The multipart upload is opened at the blob's key (no copy at the commit), and only there."""
+    prefix = unique_prefix()
+    driver = S3Driver(s3_target.config(prefix))
+    writer = await driver.writer("uploads/s/data", "blobs/sha256/st/staged")
+    await writer.write(os.urandom(6 * MIB))
+    await writer.save()  # a part is out
+    staged = f"{prefix}blobs/sha256/st/staged"
+    assert s3_target.keys(prefix + "blobs/") == [f"{staged} (unfinished multipart upload)"]
+    resumed, _ = await resume(S3Driver(s3_target.config(prefix)), "uploads/s/data", 6 * MIB)
+    await resumed.write(b"tail")
+    with pytest.raises(ValueError, match="only to its destination"):
+        await resumed.commit("blobs/sha256/el/elsewhere")
+    await resumed.commit("blobs/sha256/st/staged")
+    assert s3_target.keys(prefix + "blobs/") == [staged]
+    assert await driver.stat("blobs/sha256/st/staged") == 6 * MIB + 4
+
+
 # -- delete and list ---------------------------------------------------------------------------------
 
 

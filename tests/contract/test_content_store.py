@@ -177,3 +177,90 @@ def test_the_hash_state_is_resumable_here() -> None:
     """The fast path is in use on this machine (else every commit re-reads: docs/storage.md)."""
     assert hashstate.available()
     assert content.hashstate is hashstate
+
+
+# -- a blob whose digest comes before its bytes (staged at its path on S3) -------------------------------
+
+
+async def test_digest_up_front_invisible_until_verified(storage: Storage) -> None:
+    data = os.urandom(11 * MIB)
+    upload = await storage.open().open("direct-up", 0, sha256(data))
+    await upload.receive(chunks_of(data, MIB), len(data))
+    assert await storage.open().stat(sha256(data)) is None
+    await upload.commit(sha256(data))
+    assert await read_blob(storage.open(), sha256(data)) == data
+    await storage.open().discard("direct-up")
+    assert storage.stored() == storage.blobs() != []
+
+
+async def test_digest_up_front_wrong_leaves_nothing(storage: Storage) -> None:
+    data = os.urandom(6 * MIB + 5)
+    claimed = sha256(b"not these bytes")
+    upload = await storage.open().open("direct-wrong", 0, claimed)
+    await upload.receive(chunks_of(data, MIB), len(data))
+    with pytest.raises(DigestInvalid):
+        await upload.commit(claimed)
+    assert await storage.open().stat(claimed) is None
+    await storage.open().discard("direct-wrong")
+    assert storage.stored() == []
+
+
+async def test_digest_up_front_interrupted_leaves_nothing(storage: Storage) -> None:
+    data = os.urandom(12 * MIB)
+    upload = await storage.open().open("direct-cut", 0, sha256(data))
+    with pytest.raises(ConnectionResetError):
+        await upload.receive(failing_after(data[: 11 * MIB]))
+    await storage.open().discard("direct-cut")
+    assert storage.stored() == []
+
+
+async def test_digest_up_front_crashed_is_removed_by_another_store(storage: Storage) -> None:
+    """A process that died mid-request (parts out, nothing aborted): discarding the scratch space from
+    another process leaves nothing, the bytes staged at the blob's path included."""
+    data = os.urandom(12 * MIB)
+    upload = await storage.open().open("direct-crash", 0, sha256(data))
+    await upload.receive(chunks_of(data[: 11 * MIB], MIB))  # then the process is gone
+    assert storage.stored() != []
+    await storage.open().discard("direct-crash")
+    assert storage.stored() == []
+
+
+async def test_digest_up_front_onto_an_existing_blob_keeps_it(storage: Storage) -> None:
+    data = os.urandom(6 * MIB)
+    for name in ("direct-first", "direct-again"):
+        upload = await storage.open().open(name, 0, sha256(data))
+        await upload.receive(chunks_of(data, MIB), len(data))
+        await upload.commit(sha256(data))
+        await storage.open().discard(name)
+    assert await read_blob(storage.open(), sha256(data)) == data
+    assert storage.stored() == storage.blobs() != []
+
+
+class SigningCounter(S3Driver):
+    signed = 0
+
+    async def download_url(self, path: str, expires_in: int) -> str | None:
+        self.signed += 1
+        return await super().download_url(path, expires_in)
+
+
+async def test_download_urls_are_reused_for_a_quarter_of_their_lifetime(s3_target: S3Target) -> None:
+    now = [1000.0]
+    driver = SigningCounter(s3_target.config(unique_prefix()))
+    store = BlobStore(driver, url_ttl=400, monotonic=lambda: now[0])
+    data = b"layer bytes"
+    await store.append("u", 0, chunks_of(data))
+    await (await store.open("u", len(data))).commit(sha256(data))
+    first = await store.download_url(sha256(data))
+    now[0] += 99
+    assert await store.download_url(sha256(data)) == first
+    assert driver.signed == 1
+    now[0] += 1  # a quarter of 400 s: signed again
+    await store.download_url(sha256(data))
+    assert driver.signed == 2
+    await store.download_url(sha256(b"another blob"))  # each blob its own
+    assert driver.signed == 3
+    await store.delete(sha256(data))  # garbage collection drops it at once
+    await store.download_url(sha256(data))
+    assert driver.signed == 4
+    assert await BlobStore(driver, redirect=False).download_url(sha256(data)) is None

@@ -164,9 +164,15 @@ async def test_an_idle_scheduler_only_reads(open_leases: Callable[[], SqlJobLeas
     try:
         assert await scheduler.tick() == []
         assert leases.claims == 0
+        assert scheduler.pause() == 10.0  # due in 60 s: sleeps the most, a third of the 30 s lease
+        clock.current += timedelta(seconds=57)
+        assert scheduler.pause() == 3.0  # and wakes when it falls due
+        clock.current -= timedelta(seconds=57)
         clock.current += timedelta(seconds=61)
         assert await leases.claim("gc", "other", clock.current, clock.current + timedelta(seconds=30))
-        assert await leases.claimable(clock.current) == set()
+        schedule = await leases.claimable(clock.current)
+        assert schedule.claimable == frozenset()
+        assert schedule.next_at == clock.current + timedelta(seconds=30)  # when the lease ends
         assert await scheduler.tick() == []  # held by "other"
         assert leases.claims == 1  # only the one above
         clock.current += timedelta(seconds=31)  # "other" died: its lease lapsed

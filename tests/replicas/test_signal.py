@@ -4,6 +4,7 @@ one "machine" moves the signal slots of another, with no shared file; a lost con
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from dockyard.clock import SystemClock
 from dockyard.domain.records import ManifestRecord, NewManifest
 from dockyard.metadata import notify
 from dockyard.metadata.engine import create_engine, database_url
-from dockyard.metadata.listener import ChangeListener, listener_dsn, slots_for
+from dockyard.metadata.listener import TCP_KEEPALIVE, ChangeListener, listener_dsn, slots_for
 from dockyard.metadata.signal import ACCESS, DATA, FileChangeSignal
 from dockyard.metadata.store import SqlMetadataStore
 
@@ -141,3 +142,11 @@ async def test_a_lost_connection_drops_caches_and_reconnects(
         await _until_moved(machine.data, data)
     finally:
         await engine.dispose()
+
+
+async def test_the_listening_socket_has_the_kernel_keepalive(machine: Machine) -> None:
+    """A silently dead server is noticed by the kernel's probes, so the listener need not ping often."""
+    sock = machine.listener._conn._transport.get_extra_info("socket")
+    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+    for option, value in TCP_KEEPALIVE:
+        assert sock.getsockopt(socket.IPPROTO_TCP, getattr(socket, option)) == value

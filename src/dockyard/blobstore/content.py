@@ -17,9 +17,12 @@ their blob path.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
+
+from cachetools import LRUCache
 
 from dockyard.blobstore import hashstate
 from dockyard.domain.digest import Digest, Hasher, new_hasher
@@ -29,16 +32,34 @@ from dockyard.ports import BlobDriver, BlobWriter
 WRITE_BATCH = 1 << 20
 Claim = Callable[[], Awaitable[None]]
 DEFAULT_URL_TTL = 1200
+URL_REUSE = 0.25  # a download URL is handed out again for this fraction of its lifetime
+URL_CACHE_ENTRIES = 4096
 
 
 class BlobStore:
     """``redirect``: hand out the driver's direct download URLs (valid ``url_ttl`` seconds) when it has
-    them; without it every blob is served through the registry."""
+    them; without it every blob is served through the registry.
 
-    def __init__(self, driver: BlobDriver, *, redirect: bool = True, url_ttl: int = DEFAULT_URL_TTL) -> None:
+    A URL is handed out again for a quarter of its lifetime (:data:`URL_REUSE`), so a popular layer costs
+    one signature per few minutes rather than one per pull, and every client still gets at least three
+    quarters of the lifetime. Any authorised caller may have it: it names the blob, not the caller, and
+    each caller was authorised before it is handed out. A URL never outlives ``url_ttl`` from its
+    signing, which is what garbage collection's grace is measured against (``docs/gc.md``).
+    """
+
+    def __init__(
+        self,
+        driver: BlobDriver,
+        *,
+        redirect: bool = True,
+        url_ttl: int = DEFAULT_URL_TTL,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._driver = driver
         self._redirect = redirect
         self._url_ttl = url_ttl
+        self._monotonic = monotonic
+        self._urls: LRUCache[str, tuple[str, float]] = LRUCache(URL_CACHE_ENTRIES)
 
     @property
     def driver(self) -> BlobDriver:
@@ -69,16 +90,29 @@ class BlobStore:
         """A short-lived URL to GET the blob from directly, or ``None`` (serve it through the registry)."""
         if not self._redirect:
             return None
-        return await self._driver.download_url(self.blob_path(digest), self._url_ttl)
+        path, now = self.blob_path(digest), self._monotonic()
+        cached = self._urls.get(path)
+        if cached is not None and now < cached[1]:
+            return cached[0]
+        url = await self._driver.download_url(path, self._url_ttl)
+        if url is not None:
+            self._urls[path] = (url, now + self._url_ttl * URL_REUSE)
+        return url
 
-    async def open(self, upload_id: str, offset: int) -> Upload:
+    async def open(self, upload_id: str, offset: int, digest: Digest | None = None) -> Upload:
         """The upload continued at ``offset`` (the size last acknowledged; 0 starts it afresh).
 
+        ``digest``: the one the client claims, when it came before the first byte (a blob in one request).
+        The driver may then write straight to the blob's path (S3: no copy at the commit); the upload then
+        commits only as that digest, and wrong bytes never reach its path (the hash is checked first).
         :class:`BlobUploadInvalid` when its bytes are gone (expired, or lost by the storage).
         """
         path = self.data_path(upload_id)
         if offset == 0:
-            writer = await self._driver.writer(path)
+            destination = None
+            if digest is not None and digest.algorithm == "sha256":  # others: verified by re-reading
+                destination = self.blob_path(digest)
+            writer = await self._driver.writer(path, destination)
             fresh = hashstate.ResumableSha256() if hashstate.available() else new_hasher()
             return Upload(self, upload_id, writer, fresh)
         resumed = await self._driver.resume(path, offset)
@@ -115,6 +149,7 @@ class BlobStore:
 
     async def delete(self, digest: Digest) -> None:
         """Delete a blob's bytes; only garbage collection does, for a blob its tombstone guards."""
+        self._urls.pop(self.blob_path(digest), None)
         await self._driver.delete(self.blob_path(digest))
 
 

@@ -72,7 +72,10 @@ class FilesystemDriver:
         finally:
             handle.close()
 
-    async def writer(self, path: str) -> FileWriter:
+    async def writer(self, path: str, destination: str | None = None) -> FileWriter:
+        """``destination`` changes nothing here: the commit is a rename, which moves no bytes."""
+        if destination is not None:
+            self._full(destination)  # refused now, as it would be at the commit, when it escapes
         full = self._full(path)
         await asyncio.to_thread(_create, full)
         return FileWriter(self, full, 0)

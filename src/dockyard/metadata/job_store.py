@@ -13,9 +13,10 @@ from datetime import datetime
 from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Connection
 
+from dockyard.domain.jobs import JobSchedule, job_schedule
 from dockyard.metadata.base import SqlStore
 from dockyard.metadata.cluster_tables import jobs
-from dockyard.metadata.unit_sql import scalars
+from dockyard.metadata.unit_sql import all_rows
 
 
 class SqlJobLeases(SqlStore):
@@ -24,11 +25,10 @@ class SqlJobLeases(SqlStore):
         statement = statement.on_conflict_do_nothing(index_elements=["name"])
         await self._write_unit(_changed, statement)
 
-    async def claimable(self, now: datetime) -> set[str]:
-        query = select(jobs.c.name).where(
-            jobs.c.due_at <= now, or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now)
-        )
-        return set(await self._read_unit(scalars, query))
+    async def claimable(self, now: datetime) -> JobSchedule:
+        query = select(jobs.c.name, jobs.c.due_at, jobs.c.lease_until)
+        rows = await self._read_unit(all_rows, query)
+        return job_schedule(((r.name, r.due_at, r.lease_until) for r in rows), now)
 
     async def claim(self, name: str, owner: str, now: datetime, until: datetime) -> bool:
         statement = (

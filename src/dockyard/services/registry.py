@@ -201,7 +201,7 @@ class RegistryService:
             state = await self.upload(account, name, upload_id)
             if start is not None and start != state.size:
                 raise RangeInvalid("chunk out of order", size=state.size)
-            upload = await self.blobs.open(upload_id, state.size)
+            upload = await self.blobs.open(upload_id, state.size, digest)
             if stream is not None:
                 await upload.receive(stream, length)
             repository = await self.repository(account, name)
@@ -224,7 +224,7 @@ class RegistryService:
         repository = await self.repository_for_push(account, name)
         scratch = f"{DIRECT_PREFIX}{uuid.uuid4()}"
         try:
-            upload = await self.blobs.open(scratch, 0)
+            upload = await self.blobs.open(scratch, 0, digest)
             size = await upload.receive(stream, length)
             await upload.commit(digest, self._claim(digest, upload))
         finally:

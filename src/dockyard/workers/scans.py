@@ -3,8 +3,9 @@
 Scans are queued in the database (:mod:`dockyard.metadata.scan_store`), so every replica's worker takes
 from the same queue; a claim is one conditional ``UPDATE``, so each queued scan runs on one replica. The
 worker renews its leases while a scan runs; a replica that dies leaves its scans to be claimed again when
-their leases lapse. It polls every ``poll`` seconds (one read while idle) and is woken at once by a scan
-queued in this process (:meth:`wake`).
+their leases lapse. It is woken at once by a scan queued in this process (:meth:`wake`) and when one of its
+scans ends; otherwise it polls every ``poll`` seconds (one read while idle), which is how it finds scans
+queued by a replica whose slots were full, retries whose time has come and scans a dead replica held.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class ScanWorker:
         *,
         concurrency: int = 2,
         lease: timedelta = timedelta(minutes=2),
-        poll: float = 2.0,
+        poll: float = 10.0,
         owner: str | None = None,
     ) -> None:
         self.store = store

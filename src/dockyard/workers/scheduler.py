@@ -1,7 +1,10 @@
 """Runs background jobs on one replica at a time, under leases in the database (:mod:`dockyard.workers`).
 
-Each replica's scheduler polls every ``poll`` seconds: one read of the jobs that are due and unheld (an idle
-replica writes nothing). For each such job it tries :meth:`JobLeases.claim`;
+Each replica's scheduler polls: one read of every job's due time and lease (an idle replica writes nothing),
+then sleeps until the soonest of them, at most ``poll`` seconds (by default a third of the lease, so a dead
+holder's job is taken over within a lease and a third). Due times only move later and leases only end, so
+nothing becomes claimable before that moment except a lease released by a clean shutdown, which waits for
+the next poll. For each claimable job it tries :meth:`JobLeases.claim`;
 the one replica that wins runs the job, renewing its lease every third of the lease, and when the run ends
 (well or not) moves the job's due time one interval on and drops the lease. A run whose renewal finds the
 lease gone (this replica was paused past it and another took over) is cancelled. On a clean shutdown the
@@ -22,12 +25,13 @@ import secrets
 import socket
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from dockyard.ports import Clock, JobLeases
 
 log = logging.getLogger("dockyard.jobs")
+MIN_PAUSE = 0.01  # seconds: a poll right after a due time passes, without spinning on a clock that lags
 
 
 @dataclass(frozen=True)
@@ -66,14 +70,15 @@ class Scheduler:
         *,
         owner: str | None = None,
         lease: timedelta = timedelta(seconds=30),
-        poll: float = 1.0,
+        poll: float | None = None,
     ) -> None:
         self._leases = leases
         self._clock = clock
         self._jobs = list(jobs)
         self.owner = owner or replica_id()
         self._lease = lease
-        self._poll = poll
+        self._poll = lease.total_seconds() / 3 if poll is None else poll
+        self._next_at: datetime | None = None
         self._running: dict[str, asyncio.Task[None]] = {}
         self._loop: asyncio.Task[None] | None = None
 
@@ -94,15 +99,25 @@ class Scheduler:
             try:
                 await self.tick()
             except Exception:
+                self._next_at = None
                 log.exception("job scheduling failed")
-            await asyncio.sleep(self._poll)
+            await asyncio.sleep(self.pause())
+
+    def pause(self) -> float:
+        """Seconds until the next poll: until the soonest due time or lease end the last one saw (a job
+        this replica is running counts as held), at most ``poll``."""
+        if self._next_at is None:
+            return self._poll
+        wait = (self._next_at - self._clock.now()).total_seconds()
+        return min(max(wait, MIN_PAUSE), self._poll)
 
     async def tick(self) -> list[str]:
         """Claim and start every due job this replica is not running; the names started."""
         started: list[str] = []
-        due = await self._leases.claimable(self._clock.now())
+        schedule = await self._leases.claimable(self._clock.now())
+        self._next_at = schedule.next_at
         for job in self._jobs:
-            if job.name in self._running or job.name not in due:
+            if job.name in self._running or job.name not in schedule.claimable:
                 continue
             now = self._clock.now()
             if await self._leases.claim(job.name, self.owner, now, now + self._lease):
