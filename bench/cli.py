@@ -136,7 +136,8 @@ async def run_scenarios(
             if target.db is not None:
                 cpu["database"] = s3pg.cpu_since(db_cpu, await _db_cpu(target))
             table.cpu.setdefault(name, {})[target.server.name] = cpu
-            for measurement in [*measurements, _per_request(name, cpu)]:
+            per_request = [_per_request(name, cpu)] if cpu["requests"] else []
+            for measurement in [*measurements, *per_request]:
                 table.add(target.server.name, measurement)
             print(
                 f"[{name}] {target.server.name} done in {time.perf_counter() - started:.1f} s",

@@ -37,6 +37,7 @@ class Sizes:
     image_clients: int = 200
     image_layers: tuple[int, ...] = (8 * MIB, 4 * MIB, 2 * MIB, 1 * MIB, 1 * MIB)
     inline_verify: bool = False
+    idle_seconds: float = 30.0
 
 
 QUICK = Sizes(
@@ -49,6 +50,7 @@ QUICK = Sizes(
     repo_count=100,
     image_clients=20,
     image_layers=(MIB, MIB // 2, MIB // 4, 64 * 1024, 4096),
+    idle_seconds=5.0,
 )
 
 

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from bench.model import Measurement, Payloads, Target
 from bench.scenarios.blobs import pull, push, small_push
+from bench.scenarios.idle import idle
 from bench.scenarios.image_pull import image_pull
 from bench.scenarios.manifests import catalog, manifest_get, manifest_put, tags_list
 
@@ -20,4 +21,5 @@ SCENARIOS: dict[str, Scenario] = {
     "tags-list": tags_list,
     "catalog": catalog,
     "image-pull": image_pull,
+    "idle": idle,
 }

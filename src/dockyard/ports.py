@@ -102,7 +102,9 @@ class BlobDriver(Protocol):
         """Move the finished object ``src`` to ``dst`` durably; an existing ``dst`` is kept, ``src`` goes."""
 
     async def delete(self, path: str) -> None:
-        """Remove ``path`` and everything below ``path/`` (writers included). Missing is not an error."""
+        """Remove the object at ``path`` and everything below ``path/``: objects and the writers opened there
+        (staged ones included). Missing is not an error. A writer staged at ``path`` itself is left alone:
+        it goes with the directory it was opened in."""
 
     async def list(self, prefix: str) -> list[tuple[str, datetime]]:
         """``(path, last modified)`` of what lies under ``prefix`` (objects and scratch entries)."""

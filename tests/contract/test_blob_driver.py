@@ -253,6 +253,18 @@ async def test_delete_removes_a_writer_with_a_destination(driver: BlobDriver) ->
     assert await driver.list("uploads/") == []
 
 
+async def test_deleting_the_destination_leaves_a_writer_staged_there(driver: BlobDriver) -> None:
+    """Garbage collection deletes a blob's old bytes while the same blob is pushed again."""
+    data = os.urandom(11 * MIB)
+    await put(driver, "blobs/sha256/ag/again", b"old bytes")
+    writer = await driver.writer("uploads/again/data", "blobs/sha256/ag/again")
+    await writer.write(data)
+    await driver.delete("blobs/sha256/ag/again")
+    assert await driver.stat("blobs/sha256/ag/again") is None
+    await writer.commit("blobs/sha256/ag/again")
+    assert await read_all(driver, "blobs/sha256/ag/again") == data
+
+
 async def test_a_writer_with_a_destination_keeps_an_existing_object(driver: BlobDriver) -> None:
     await put(driver, "blobs/sha256/ke/kept", b"first")
     writer = await driver.writer("uploads/k/data", "blobs/sha256/ke/kept")

@@ -36,10 +36,8 @@ one a crashed request started before its first checkpoint), found with ``ListMul
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
-import struct
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,6 +50,7 @@ from boto3.s3.transfer import TransferConfig  # type: ignore[import-untyped]
 from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
+from dockyard.blobstore.s3_checkpoint import Checkpoint
 from dockyard.domain.errors import BlobUploadInvalid
 
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's minimum for every part but the last
@@ -62,8 +61,6 @@ READ_CHUNK = 1 << 20
 CONTENT_TYPE = "application/octet-stream"
 # CompleteMultipartUpload refusals that mean the upload's recorded parts no longer make it up
 UNFINISHABLE = frozenset({"InvalidPart", "InvalidPartOrder", "NoSuchUpload", "EntityTooSmall"})
-_MAGIC = b"DYCK1"
-_LENGTH = struct.Struct(">I")
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 T = TypeVar("T")
 _Entries = list[tuple[str, datetime]]  # (key, last modified); aliases, as S3Driver.list shadows list
@@ -111,40 +108,6 @@ def _error_code(exc: ClientError) -> str:
 
 def _missing(exc: ClientError) -> bool:
     return str(exc.response.get("Error", {}).get("Code")) in _MISSING
-
-
-@dataclass(slots=True)
-class _Checkpoint:
-    upload_id: str | None
-    parts: list[tuple[int, str, int]]
-    previous: int | None
-    state: bytes
-    tail: bytes
-    key: str | None = None  # the multipart upload's key when it is not the writer's own (staged)
-
-    def encode(self) -> bytes:
-        header = json.dumps(
-            {
-                "upload_id": self.upload_id,
-                "key": self.key,
-                "parts": self.parts,
-                "previous": self.previous,
-                "state": base64.b64encode(self.state).decode(),
-            }
-        ).encode()
-        return _MAGIC + _LENGTH.pack(len(header)) + header + self.tail
-
-    @classmethod
-    def decode(cls, body: bytes) -> _Checkpoint:
-        if not body.startswith(_MAGIC):
-            raise ValueError("not a dockyard upload checkpoint")
-        start = len(_MAGIC) + _LENGTH.size
-        (length,) = _LENGTH.unpack_from(body, len(_MAGIC))
-        header = json.loads(body[start : start + length])
-        parts = [(int(n), str(etag), int(size)) for n, etag, size in header["parts"]]
-        state = base64.b64decode(header["state"])
-        tail = body[start + length :]
-        return cls(header["upload_id"], parts, header["previous"], state, tail, header.get("key"))
 
 
 class S3Driver:
@@ -214,7 +177,7 @@ class S3Driver:
 
     async def writer(self, path: str, destination: str | None = None) -> S3Writer:
         staged = None if destination is None else self.key(destination)
-        return S3Writer(self, path, _Checkpoint(None, [], None, b"", b"", staged), 0, resumed_at=None)
+        return S3Writer(self, path, Checkpoint(None, [], None, b"", b"", staged), 0, resumed_at=None)
 
     async def resume(self, path: str, size: int) -> tuple[S3Writer, bytes] | None:
         try:
@@ -226,7 +189,7 @@ class S3Driver:
             if _missing(exc):
                 return None
             raise
-        checkpoint = _Checkpoint.decode(body)
+        checkpoint = Checkpoint.decode(body)
         if checkpoint.previous is not None and checkpoint.previous != size:
             # The caller acknowledged ``size``: the save before it can never be resumed again.
             with contextlib.suppress(ClientError):
@@ -287,8 +250,10 @@ class S3Driver:
             await self.call(
                 self.client.delete_objects, Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}
             )
-        for upload_key, upload_id, _ in await self._multipart_uploads(key):
-            if upload_key == key or upload_key.startswith(key + "/"):
+        # Writers live below their scratch directory. One staged at ``key`` itself (a blob being pushed
+        # again while garbage collection deletes its old bytes) belongs to its own directory: kept.
+        for upload_key, upload_id, _ in await self._multipart_uploads(key + "/"):
+            if upload_key.startswith(key + "/"):
                 with contextlib.suppress(ClientError):  # already completed or aborted
                     await self.call(
                         self.client.abort_multipart_upload,
@@ -351,7 +316,7 @@ class S3Writer:
     received; whatever has not filled a part stays in memory until :meth:`save` or :meth:`commit`."""
 
     def __init__(
-        self, driver: S3Driver, path: str, checkpoint: _Checkpoint, size: int, *, resumed_at: int | None
+        self, driver: S3Driver, path: str, checkpoint: Checkpoint, size: int, *, resumed_at: int | None
     ) -> None:
         self._driver = driver
         self._path = path
@@ -426,7 +391,7 @@ class S3Writer:
         await self._drain()
         staged = self._key if self._staged else None
         tail = bytes(self._buffer)
-        checkpoint = _Checkpoint(self._upload_id, self._parts, self._resumed_at, state, tail, staged)
+        checkpoint = Checkpoint(self._upload_id, self._parts, self._resumed_at, state, tail, staged)
         await self._driver.call(
             self._driver.client.put_object,
             Bucket=self._driver.bucket,
