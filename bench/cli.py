@@ -26,7 +26,6 @@ from typing import Any
 from bench import loadgen, report, s3pg
 from bench.http import TRAFFIC
 from bench.model import MIB, QUICK, Measurement, Payloads, Sizes, Target
-from bench.rss import tree_cpu_seconds
 from bench.scenarios import SCENARIOS
 from bench.servers import Server, start_distribution, start_dockyard, stop, wait_ready
 
@@ -115,7 +114,7 @@ async def run_scenarios(
                 table.fail(target.server.name, name, message)
                 continue
             started, client_cpu = time.perf_counter(), time.process_time()
-            server_cpu, db_cpu = tree_cpu_seconds(target.server.pid), await _db_cpu(target)
+            server_cpu, db_cpu = target.server.cpu.seconds(), await _db_cpu(target)
             traffic = TRAFFIC(target.server.port)
             requests, body_bytes = traffic.requests, traffic.body_bytes
             print(f"[{name}] {target.server.name} ...", file=sys.stderr, flush=True)
@@ -127,7 +126,7 @@ async def run_scenarios(
                 table.fail(target.server.name, name, " ".join(f"{type(exc).__name__}: {exc}".split())[:300])
                 continue
             cpu = {
-                "server": tree_cpu_seconds(target.server.pid) - server_cpu,
+                "server": target.server.cpu.seconds() - server_cpu,
                 "client": time.process_time() - client_cpu,
                 "wall": time.perf_counter() - started,
                 "requests": traffic.requests - requests,
@@ -272,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         "commit": _git_commit(),
         "machine": f"{os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}",
         "load average before/after": f"{load_before} / {_loadavg()}",
+        "server CPU measured from": servers[0].cpu.source if servers else "n/a",
         "run seconds": round(time.perf_counter() - started, 1),
         "CPU seconds used by other processes during the run": round(max(other_cpu, 0.0), 1),
     }

@@ -44,7 +44,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench import scan_data
 from bench.scan_rootfs import FIXTURES, REPO
-from dockyard.app import build_services, ecr_api, migrate, scan_runner
+from dockyard.app import build_services, ecr_api, migrate
+from dockyard.background import scan_runner
 from dockyard.clock import SystemClock
 from dockyard.config import Settings
 from dockyard.domain.digest import Digest

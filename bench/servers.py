@@ -15,8 +15,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from bench.cpu import CpuMeter
 
 HOST = "127.0.0.1"
 READY_TIMEOUT = 60.0
@@ -33,6 +35,10 @@ class Server:
     data_dir: Path
     log_path: Path
     command: list[str]
+    cpu: CpuMeter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cpu = CpuMeter(self.process.pid)  # before it starts workers: they join its control group
 
     @property
     def pid(self) -> int:
@@ -153,6 +159,7 @@ def stop(server: Server) -> None:
             server.process.wait(STOP_TIMEOUT)
     _signal_group(server.pid, signal.SIGKILL)
     server.process.wait(STOP_TIMEOUT)
+    server.cpu.close()
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

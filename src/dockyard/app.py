@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import Scope
 
+from dockyard.background import scan_worker, scheduler, settle_heap
 from dockyard.blobstore.content import BlobStore
 from dockyard.blobstore.filesystem import FilesystemDriver
 from dockyard.blobstore.s3 import S3Config, S3Driver
@@ -51,7 +52,6 @@ from dockyard.metadata.engine import create_engine, database_url
 from dockyard.metadata.gc_store import SqlGcStore
 from dockyard.metadata.iam_policy_store import SqlPolicyStore
 from dockyard.metadata.iam_store import SqlIdentityStore
-from dockyard.metadata.job_store import SqlJobLeases
 from dockyard.metadata.key_store import SqlKeyStore
 from dockyard.metadata.listener import ChangeListener, listener_dsn
 from dockyard.metadata.migrate import upgrade
@@ -59,7 +59,6 @@ from dockyard.metadata.signal import ACCESS, DATA, CombinedSignal, FileChangeSig
 from dockyard.metadata.store import SqlMetadataStore
 from dockyard.metadata.vulndb_store import VulnDbStore
 from dockyard.ports import BlobDriver, ChangeSignal, Clock
-from dockyard.scanner.builder import LayerInventoryBuilder, scanner_pool
 from dockyard.services.access import Access, Caller
 from dockyard.services.ecr_layers import DOWNLOAD_PATH
 from dockyard.services.ecr_limits import RateLimitConfig
@@ -69,22 +68,14 @@ from dockyard.services.ecs_types import EcsConfig
 from dockyard.services.gc import GarbageCollector
 from dockyard.services.identity import IdentityService
 from dockyard.services.lifecycle import LifecycleConfig
-from dockyard.services.logs import Logs
 from dockyard.services.manifests import ManifestService
 from dockyard.services.registry import RegistryPolicy, RegistryService
 from dockyard.services.registry_access import UNASSIGNED_ACCOUNT, RegistryAccess
 from dockyard.services.sbom_export import SbomExport
-from dockyard.services.scan_runner import RunnerConfig, ScanRunner
 from dockyard.services.scanning import ScanningConfig
 from dockyard.services.server_keys import ServerKeys, placeholder_ring
 from dockyard.services.sts import StsService
-from dockyard.services.vuln_matching import VulnMatcher
 from dockyard.services.vulndb import VulnDb
-from dockyard.workers import gc as gc_job
-from dockyard.workers import housekeeping
-from dockyard.workers.lifecycle import lifecycle_policies
-from dockyard.workers.scans import ScanWorker, vulnerability_reevaluation
-from dockyard.workers.scheduler import Scheduler
 
 log = logging.getLogger("dockyard")
 IO_THREADS = 32  # worker threads for blob file I/O (the default executor), as many as anyio gave before
@@ -353,38 +344,6 @@ def ecr_api(settings: Settings, services: Services) -> EcrApi:
     return api
 
 
-def scan_runner(settings: Settings, services: Services, ecr: EcrApi, *, processes: bool = True) -> ScanRunner:
-    """Runs one scan; with ``processes`` the layers are read in a pool of scanner processes."""
-    scanning = ecr.scanning
-    matcher = VulnMatcher(services.vulnerabilities, scanning.inventories)
-    memory = settings.scan_memory_limit_mib * 1024 * 1024
-    return ScanRunner(
-        services.registry,
-        scanning.store,
-        scanning.inventories,
-        matcher,
-        LayerInventoryBuilder(),
-        services.clock,
-        RunnerConfig(settings.data_dir / "scan-scratch"),
-        pool=(lambda: scanner_pool(settings.scan_concurrency, memory)) if processes else None,
-    )
-
-
-def scan_worker(settings: Settings, services: Services, ecr: EcrApi) -> ScanWorker:
-    """The scan worker of this process: its scans run in a pool of scanner processes."""
-    scanning = ecr.scanning
-    runner = scan_runner(settings, services, ecr)
-    worker = ScanWorker(
-        scanning.store,
-        runner,
-        services.clock,
-        concurrency=settings.scan_concurrency,
-        lease=timedelta(seconds=max(settings.job_lease_seconds, 60)),
-    )
-    scanning.wake = worker.wake
-    return worker
-
-
 def lifecycle_config(settings: Settings) -> LifecycleConfig:
     return LifecycleConfig(
         allow_keep_rules=settings.lifecycle_keep_rules,
@@ -416,17 +375,18 @@ def create_app(settings: Settings, *, clock: Clock | None = None, run_migrations
             await upgrade(services.engine)
         await services.keys.start()
         await services.identity.seed()  # the AWS managed policies (idempotent, any process may)
-        scheduler = _scheduler(settings, services, ecr, logs.logs)
-        await scheduler.start()
+        jobs = scheduler(settings, services, ecr, logs.logs)
+        await jobs.start()
         scans = scan_worker(settings, services, ecr)
         if settings.scan_concurrency:
             await scans.start()
+        settle_heap()
         try:
             yield
         finally:
             await scans.stop()
             scans.runner.close()
-            await scheduler.stop()
+            await jobs.stop()
             await services.keys.stop()
             await services.close()
 
@@ -488,22 +448,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None, run_migrations
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     return JSONResponse({"error": exc.detail}, exc.status_code)
-
-
-def _scheduler(settings: Settings, services: Services, ecr: EcrApi, logs: Logs) -> Scheduler:
-    """Background jobs, each run by one replica at a time (leases in the database)."""
-    interval = timedelta(seconds=settings.housekeeping_interval_seconds)
-    matcher = VulnMatcher(services.vulnerabilities, ecr.scanning.inventories)
-    jobs = [
-        housekeeping.upload_expiry(services.registry, interval),
-        housekeeping.session_expiry(services.identity, interval),
-        lifecycle_policies(ecr.lifecycle, timedelta(seconds=settings.lifecycle_interval_seconds)),
-        gc_job.garbage_collection(services.gc, timedelta(seconds=settings.gc_interval_seconds)),
-        vulnerability_reevaluation(matcher, timedelta(seconds=settings.scan_reevaluate_interval_seconds)),
-        housekeeping.log_retention(logs, interval),
-    ]
-    leases = SqlJobLeases(services.engine, services.clock)
-    return Scheduler(leases, services.clock, jobs, lease=timedelta(seconds=settings.job_lease_seconds))
 
 
 def app_from_environment() -> Starlette:

@@ -18,7 +18,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Column, Table
 
-from dockyard.app import Services, ecr_api, scan_runner
+from dockyard.app import Services, ecr_api
+from dockyard.background import scan_runner
 from dockyard.cli_options import AccountOption, ConfigOption, DataDirOption, JsonOption, console, err_console
 from dockyard.cli_runtime import settings_or_exit, with_services
 from dockyard.config import Settings

@@ -358,3 +358,11 @@ async def test_paths_escaping_the_store_are_refused(driver: BlobDriver, path: st
         await writer.commit(path)
     assert await driver.stat("uploads/ok/data") == 1
     assert not (tmp_path / "outside").exists()
+
+
+async def test_s3_delete_survives_an_unreadable_staged_marker(s3_target: S3Target) -> None:
+    prefix = unique_prefix()
+    driver = S3Driver(s3_target.config(prefix))
+    await put(driver, "uploads/odd/data.staged", b"not json")
+    await driver.delete("uploads/odd")
+    assert s3_target.keys(prefix) == []

@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,6 +53,8 @@ from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
 from dockyard.blobstore.s3_checkpoint import Checkpoint
 from dockyard.domain.errors import BlobUploadInvalid
+
+log = logging.getLogger("dockyard.s3")
 
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's minimum for every part but the last
 COPY_OBJECT_LIMIT = 5 * 1024**3  # S3's maximum for one CopyObject; a multipart copy past it
@@ -277,6 +280,8 @@ class S3Driver:
         except ClientError as exc:
             if not _missing(exc) and _error_code(exc) != "NoSuchUpload":
                 raise
+        except (ValueError, KeyError, TypeError):  # not a marker this driver wrote: nothing to abort
+            log.warning("unreadable staged-upload marker left alone", extra={"key": marker})
 
     async def list(self, prefix: str) -> _Entries:
         key = self._prefix + prefix

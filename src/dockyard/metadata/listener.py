@@ -35,7 +35,7 @@ log = logging.getLogger("dockyard.listener")
 
 DATA_TABLES = frozenset({"blobs", "repository_blobs", "manifests", "manifest_references", "tags"})
 ACCESS_TABLES = frozenset({"accounts", "server_keys"})  # and every iam_* table
-PING_SECONDS = 10.0
+PING_SECONDS = 30.0
 PING_TIMEOUT_SECONDS = 2.0
 RECONNECT_TIMEOUT_SECONDS = 1.0
 OUTAGE_BUMP_SECONDS = 0.25

@@ -33,7 +33,7 @@ class ScanWorker:
         *,
         concurrency: int = 2,
         lease: timedelta = timedelta(minutes=2),
-        poll: float = 10.0,
+        poll: float = 30.0,
         owner: str | None = None,
     ) -> None:
         self.store = store
