@@ -164,7 +164,7 @@ async def test_an_idle_scheduler_only_reads(open_leases: Callable[[], SqlJobLeas
     try:
         assert await scheduler.tick() == []
         assert leases.claims == 0
-        assert scheduler.pause() == 10.0  # due in 60 s: sleeps the most, a third of the 30 s lease
+        assert scheduler.pause() == 30.0  # due in 60 s: sleeps the most, one 30 s lease
         clock.current += timedelta(seconds=57)
         assert scheduler.pause() == 3.0  # and wakes when it falls due
         clock.current -= timedelta(seconds=57)
@@ -179,3 +179,28 @@ async def test_an_idle_scheduler_only_reads(open_leases: Callable[[], SqlJobLeas
         assert await scheduler.tick() == ["gc"]
     finally:
         await scheduler.stop()
+
+
+async def test_the_end_of_a_local_run_wakes_the_scheduler(db_url: str) -> None:
+    """A run that ends moves its job's due time; the scheduler looks again at once rather than after its
+    longest sleep (here 60 s), so a short-interval job keeps its pace."""
+    engine = create_engine(db_url)
+    clock = SystemClock()
+    runs = 0
+
+    async def run() -> None:
+        nonlocal runs
+        runs += 1
+
+    scheduler = Scheduler(
+        SqlJobLeases(engine, clock), clock, [Job("quick", timedelta(seconds=0.2), run)], poll=60
+    )
+    try:
+        await scheduler.start()
+        deadline = asyncio.get_running_loop().time() + 10
+        while runs < 3 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        assert runs >= 3
+    finally:
+        await scheduler.stop()
+        await engine.dispose()

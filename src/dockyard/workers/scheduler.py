@@ -1,15 +1,15 @@
 """Runs background jobs on one replica at a time, under leases in the database (:mod:`dockyard.workers`).
 
 Each replica's scheduler polls: one read of every job's due time and lease (an idle replica writes nothing),
-then sleeps until the soonest of them, at most ``poll`` seconds (by default a third of the lease, so a dead
-holder's job is taken over within a lease and a third). Due times only move later and leases only end, so
-nothing becomes claimable before that moment except a lease released by a clean shutdown, which waits for
-the next poll. For each claimable job it tries :meth:`JobLeases.claim`;
-the one replica that wins runs the job, renewing its lease every third of the lease, and when the run ends
-(well or not) moves the job's due time one interval on and drops the lease. A run whose renewal finds the
-lease gone (this replica was paused past it and another took over) is cancelled. On a clean shutdown the
-scheduler cancels its runs and releases their leases at once, so another replica takes over at its next
-poll; a replica that dies holds its lease until it lapses (``lease``), then another runs the job again.
+then sleeps until the soonest of them, or until one of its own runs ends, at most ``poll`` seconds (by
+default one lease). Due times only move later and leases only end, so nothing becomes claimable before that
+moment except a lease released by a clean shutdown, which waits for the next poll. For each claimable
+job it tries :meth:`JobLeases.claim`; the one replica that wins runs the job, renewing its lease every
+third of the lease, and when the run ends (well or not) moves the job's due time one interval on and drops
+the lease. A run whose renewal finds the lease gone (this replica was paused past it and another took
+over) is cancelled. On a clean shutdown the scheduler cancels its runs and releases their leases at once,
+so another replica takes over at its next poll; a replica that dies holds its lease until it lapses
+(``lease``), then another runs the job again.
 
 Time is the replicas' clocks (``Clock``), which must agree to well within a lease (they must anyway:
 SigV4 and token expiry depend on them).
@@ -77,8 +77,9 @@ class Scheduler:
         self._jobs = list(jobs)
         self.owner = owner or replica_id()
         self._lease = lease
-        self._poll = lease.total_seconds() / 3 if poll is None else poll
+        self._poll = lease.total_seconds() if poll is None else poll
         self._next_at: datetime | None = None
+        self._wake = asyncio.Event()  # set when a run of this replica ends: its job's next due time moved
         self._running: dict[str, asyncio.Task[None]] = {}
         self._loop: asyncio.Task[None] | None = None
 
@@ -101,7 +102,9 @@ class Scheduler:
             except Exception:
                 self._next_at = None
                 log.exception("job scheduling failed")
-            await asyncio.sleep(self.pause())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.pause())
+            self._wake.clear()
 
     def pause(self) -> float:
         """Seconds until the next poll: until the soonest due time or lease end the last one saw (a job
@@ -146,6 +149,7 @@ class Scheduler:
                 await heartbeat
             self._running.pop(job.name, None)
             await self._settle(job, finished)
+            self._wake.set()
 
     async def _settle(self, job: Job, finished: bool) -> None:
         try:
