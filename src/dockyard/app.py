@@ -378,6 +378,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, run_migrations
         jobs = scheduler(settings, services, ecr, logs.logs)
         await jobs.start()
         scans = scan_worker(settings, services, ecr)
+        _app.state.scan_worker = scans  # an ECR API built beside this one (the tests') rings it too
         if settings.scan_concurrency:
             await scans.start()
         settle_heap()

@@ -196,3 +196,25 @@ async def test_a_worker_runs_at_most_its_concurrency(
     await worker.drain()
     assert sorted(runner.seen) == sorted(ids)
     assert runner.most == 2
+
+
+async def test_the_next_due_time_and_the_workers_pause(
+    scan_stores: list[ScanStore], store: MetadataStore, clock: StepClock
+) -> None:
+    """An idle worker looks again when a retry falls due or a dead replica's lease ends, not only at its
+    longest poll."""
+    first, second = scan_stores
+    worker = ScanWorker(second, Counting(second), clock, concurrency=1, poll=30)  # type: ignore[arg-type]
+    assert await first.next_due() is None
+    assert await worker.pause() == 30  # an empty queue
+    image, other = await images(store, first, 2)
+    await first.request([image], clock.now())
+    held = await first.claim("w", clock.now(), clock.now() + timedelta(seconds=20), 1)
+    assert [scan.manifest_id for scan in held] == [image]
+    assert await first.next_due() == clock.now() + timedelta(seconds=20)  # the holder's lease end
+    assert await worker.pause() == 20
+    assert await first.retry(image, "w", clock.now() + timedelta(seconds=5), "layer not there yet")
+    assert await first.next_due() == clock.now() + timedelta(seconds=5)  # the retry's time
+    assert await worker.pause() == 5
+    await first.request([other], clock.now())
+    assert await worker.pause() == 0.05  # claimable now: at once

@@ -106,6 +106,7 @@ def build_app(
         vulnerabilities=services.vulnerabilities,
     )
     app.router.routes[0:0] = api.routes()
+    api.scanning.wake = lambda: app.state.scan_worker.wake()  # the app's worker, started by its lifespan
     for route in app.router.routes:
         if isinstance(route, Mount) and route.path == "/v2":
             route.app = api.throttle_oci(route.app)

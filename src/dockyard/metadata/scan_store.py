@@ -127,6 +127,11 @@ class ScanStore(SqlStore):
         row = rows[0]
         return ClaimedScan(row.manifest_id, row.account_id, row.name, row.digest, row.attempts)
 
+    async def next_due(self) -> datetime | None:
+        """The soonest a queued scan may become claimable: an unheld one's ``not_before``, or a held one's
+        lease end (``None``: the queue is empty)."""
+        return await self._read_unit(_next_due)
+
     async def has_due(self, now: datetime) -> bool:
         return bool(await self._read_unit(all_rows, _due(now).limit(1)))
 
@@ -234,6 +239,15 @@ def _request_manual(
         index_elements=["manifest_id"], set_=requeue, where=where
     )
     return bool(conn.execute(statement).rowcount)
+
+
+def _next_due(conn: Connection) -> datetime | None:
+    queued = image_scans.c.status == IN_PROGRESS
+    unheld = select(func.min(image_scans.c.not_before)).where(queued, image_scans.c.lease_until.is_(None))
+    held = select(func.min(image_scans.c.lease_until)).where(queued, image_scans.c.lease_until.is_not(None))
+    times = [conn.execute(unheld).scalar(), conn.execute(held).scalar()]
+    found = [time for time in times if time is not None]
+    return min(found, default=None)
 
 
 def _due(now: datetime) -> Any:

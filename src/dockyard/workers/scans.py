@@ -4,8 +4,9 @@ Scans are queued in the database (:mod:`dockyard.metadata.scan_store`), so every
 from the same queue; a claim is one conditional ``UPDATE``, so each queued scan runs on one replica. The
 worker renews its leases while a scan runs; a replica that dies leaves its scans to be claimed again when
 their leases lapse. It is woken at once by a scan queued in this process (:meth:`wake`) and when one of its
-scans ends; otherwise it polls every ``poll`` seconds (one read while idle), which is how it finds scans
-queued by a replica whose slots were full, retries whose time has come and scans a dead replica held.
+scans ends. Otherwise it looks again when the soonest queued scan may be claimed (a retry's time, a dead
+replica's lease end), at most every ``poll`` seconds, which is how it finds scans queued by a replica whose
+slots were full.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dockyard.services.vuln_matching import VulnMatcher
 from dockyard.workers.scheduler import Job, replica_id, stop_tasks
 
 log = logging.getLogger("dockyard.scanning")
+MIN_PAUSE = 0.05  # seconds: the next look right after a due time passes, without spinning
 
 
 class ScanWorker:
@@ -60,13 +62,26 @@ class ScanWorker:
 
     async def _forever(self) -> None:
         while True:
+            pause = self.poll
             try:
                 await self.fill()
+                pause = await self.pause()
             except Exception:
                 log.exception("scan scheduling failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._bell.wait(), self.poll)
+                await asyncio.wait_for(self._bell.wait(), pause)
             self._bell.clear()
+
+    async def pause(self) -> float:
+        """Seconds until the next look at the queue: until the soonest queued scan may be claimed (a retry's
+        time, a lease's end), at most ``poll``; ``poll`` while every slot is busy (an ending scan rings)."""
+        if len(self._running) >= self.concurrency:
+            return self.poll
+        soonest = await self.store.next_due()
+        if soonest is None:
+            return self.poll
+        wait = (soonest - self.clock.now()).total_seconds()
+        return min(max(wait, MIN_PAUSE), self.poll)
 
     async def fill(self) -> int:
         """Claim queued scans up to the free slots and start them; how many started."""
