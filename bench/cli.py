@@ -83,10 +83,6 @@ def _run(coro: Coroutine[Any, Any, None]) -> None:
     uvloop.run(coro)
 
 
-async def _db_cpu(target: Target) -> dict[int, float]:
-    return {} if target.db is None else await target.db.backend_cpu_seconds()
-
-
 def _per_request(name: str, cpu: dict[str, float]) -> Measurement:
     """The scenario's server CPU (plus its database backends' CPU, if any) per request it answered."""
     requests = cpu["requests"]
@@ -114,7 +110,7 @@ async def run_scenarios(
                 table.fail(target.server.name, name, message)
                 continue
             started, client_cpu = time.perf_counter(), time.process_time()
-            server_cpu, db_cpu = target.server.cpu.seconds(), await _db_cpu(target)
+            server_cpu, db_cpu = target.server.cpu.seconds(), await target.db_cpu()
             traffic = TRAFFIC(target.server.port)
             requests, body_bytes = traffic.requests, traffic.body_bytes
             print(f"[{name}] {target.server.name} ...", file=sys.stderr, flush=True)
@@ -133,7 +129,7 @@ async def run_scenarios(
                 "mib": (traffic.body_bytes - body_bytes) / MIB,
             }
             if target.db is not None:
-                cpu["database"] = s3pg.cpu_since(db_cpu, await _db_cpu(target))
+                cpu["database"] = s3pg.cpu_since(db_cpu, await target.db_cpu())
             table.cpu.setdefault(name, {})[target.server.name] = cpu
             per_request = [_per_request(name, cpu)] if cpu["requests"] else []
             for measurement in [*measurements, *per_request]:

@@ -111,6 +111,10 @@ class Target:
     def url(self, path: str) -> str:
         return f"http://{HOST}:{self.server.port}{path}"
 
+    async def db_cpu(self) -> dict[int, float]:
+        """CPU seconds of the server's database backends, by pid (none: no database of its own)."""
+        return {} if self.db is None else await self.db.backend_cpu_seconds()
+
 
 async def timed(action: Awaitable[object]) -> float:
     started = time.perf_counter()

@@ -17,7 +17,7 @@ from bench.s3pg import cpu_since
 async def idle(target: Target, payloads: Payloads) -> list[Measurement]:
     seconds = payloads.sizes.idle_seconds
     await asyncio.sleep(1.0)  # let the previous scenario's last responses settle
-    before, db_before = target.server.cpu.seconds(), await _db(target)
+    before, db_before = target.server.cpu.seconds(), await target.db_cpu()
     started = time.monotonic()
     await asyncio.sleep(seconds)
     elapsed = time.monotonic() - started
@@ -25,12 +25,8 @@ async def idle(target: Target, payloads: Payloads) -> list[Measurement]:
     detail = {"server_ms_per_s": 1000 * server / elapsed}
     total = server
     if target.db is not None:
-        database = cpu_since(db_before, await _db(target))
+        database = cpu_since(db_before, await target.db_cpu())
         detail["db_ms_per_s"] = 1000 * database / elapsed
         total += database
     label = f"idle: server CPU per second, {seconds:.0f} s without requests"
     return [Measurement("idle.cpu", label, "ms/s", False, 1000 * total / elapsed, detail)]
-
-
-async def _db(target: Target) -> dict[int, float]:
-    return {} if target.db is None else await target.db.backend_cpu_seconds()

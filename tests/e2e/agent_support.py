@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from identity.support import Creds, Server, allow, client, init_account, new_user, unique
+from ecs.support import AGENT_ACTIONS
+from identity.support import Creds, Server, allow, client, init_account, new_user, stop_process, unique
 
 from .shared import DockerDaemon
 from .support import LocalImages, Tool, dockyard_executable, free_port, hermetic_environ
@@ -119,13 +120,6 @@ def host_netns_released(dockerd: DockerDaemon) -> Iterator[None]:
 
 EC2_PRINCIPAL = {"Service": "ec2.amazonaws.com"}
 TASKS_PRINCIPAL = {"Service": "ecs-tasks.amazonaws.com"}
-AGENT_ACTIONS = (
-    "ecs:RegisterContainerInstance",
-    "ecs:DiscoverPollEndpoint",
-    "ecs:Poll",
-    "ecs:SubmitTaskStateChange",
-    "ecs:SubmitContainerStateChange",
-)
 
 
 def bootstrap_policy(instance_role: str) -> dict[str, Any]:
@@ -157,13 +151,8 @@ class AgentProcess:
         self.process.wait()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

@@ -20,6 +20,9 @@ from dockyard.agent.loop import Agent, AgentConfig, running_agent
 from identity.support import allow, unique
 
 from .agent_support import (
+    AGENT_ACTIONS,
+    EC2_PRINCIPAL,
+    TASKS_PRINCIPAL,
     Plane,
     host_netns_released,  # noqa: F401  (a fixture)
     start_plane,
@@ -28,15 +31,6 @@ from .shared import DockerDaemon
 from .support import LocalImages, Tool
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("host_netns_released")]
-EC2 = {"Service": "ec2.amazonaws.com"}
-TASKS = {"Service": "ecs-tasks.amazonaws.com"}
-AGENT_ACTIONS = (
-    "ecs:RegisterContainerInstance",
-    "ecs:DiscoverPollEndpoint",
-    "ecs:Poll",
-    "ecs:SubmitTaskStateChange",
-    "ecs:SubmitContainerStateChange",
-)
 FETCH_CREDENTIALS = (  # what an SDK in the container does, with busybox's wget
     'wget -q -O- --header "Authorization: $AWS_CONTAINER_AUTHORIZATION_TOKEN" '
     '"$AWS_CONTAINER_CREDENTIALS_FULL_URI"'
@@ -101,7 +95,7 @@ def plane(tmp_path_factory: pytest.TempPathFactory, images: LocalImages, skopeo:
 async def node(plane: Plane, dockerd: DockerDaemon, tmp_path: Path) -> AsyncIterator[Node]:
     cluster = unique("agent")
     plane.client("ecs").create_cluster(clusterName=cluster)
-    instance_role = plane.role(EC2, managed=("service-role/AmazonEC2ContainerServiceforEC2Role",))
+    instance_role = plane.role(EC2_PRINCIPAL, managed=("service-role/AmazonEC2ContainerServiceforEC2Role",))
     policy = allow(*AGENT_ACTIONS)
     policy["Statement"].append({"Effect": "Allow", "Action": "iam:PassRole", "Resource": instance_role})
     bootstrap = plane.user(policy)
@@ -123,7 +117,7 @@ async def node(plane: Plane, dockerd: DockerDaemon, tmp_path: Path) -> AsyncIter
         wait_seconds=2,
         log_flush_seconds=0.05,
     )
-    execution_role = plane.role(TASKS, managed=("service-role/AmazonECSTaskExecutionRolePolicy",))
+    execution_role = plane.role(TASKS_PRINCIPAL, managed=("service-role/AmazonECSTaskExecutionRolePolicy",))
     async with running_agent(config, session) as agent:
         await agent.register()
         await agent.adopt_existing()
@@ -138,7 +132,7 @@ async def node(plane: Plane, dockerd: DockerDaemon, tmp_path: Path) -> AsyncIter
 async def test_a_task_runs_on_the_node_with_its_roles_and_logs(node: Node) -> None:
     plane = node.plane
     plane.client("logs").create_log_group(logGroupName="/ecs/agent-e2e")  # the execution role may not
-    task_role = plane.role(TASKS, inline=allow("ecr:DescribeRepositories"))
+    task_role = plane.role(TASKS_PRINCIPAL, inline=allow("ecr:DescribeRepositories"))
     logging = {
         "logDriver": "awslogs",
         "options": {"awslogs-group": "/ecs/agent-e2e", "awslogs-stream-prefix": "e2e"},
@@ -203,7 +197,7 @@ async def test_stop_task_stops_the_container(node: Node) -> None:
 
 
 async def test_a_refused_pull_fails_the_task_with_the_registry_message(node: Node) -> None:
-    token_only = node.plane.role(TASKS, inline=allow("ecr:GetAuthorizationToken"))
+    token_only = node.plane.role(TASKS_PRINCIPAL, inline=allow("ecr:GetAuthorizationToken"))
     app = {"name": "app", "image": node.plane.image, "memory": 64}
     arn = node.run(node.family(app, execution=token_only))
     stopped = await node.until(arn, lambda t: t["lastStatus"] == "STOPPED", "the refusal")

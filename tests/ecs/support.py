@@ -37,6 +37,13 @@ from dockyard.http.ecs import POLL_PATH
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+AGENT_ACTIONS = (  # what a node's agent calls, as AmazonEC2ContainerServiceforEC2Role allows them
+    "ecs:RegisterContainerInstance",
+    "ecs:DiscoverPollEndpoint",
+    "ecs:Poll",
+    "ecs:SubmitTaskStateChange",
+    "ecs:SubmitContainerStateChange",
+)
 NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 AWS_CLI = shutil.which("aws", path=os.path.dirname(sys.executable)) or shutil.which("aws")
 

@@ -8,17 +8,10 @@ from typing import Any
 
 import botocore.session
 
-from .support import ACCOUNT, Agent, Creds, EcsServer, allow, trust, unique
+from .support import ACCOUNT, AGENT_ACTIONS, Agent, Creds, EcsServer, allow, trust, unique
 
 TASKS = "ecs-tasks.amazonaws.com"
 EC2 = "ec2.amazonaws.com"
-AGENT_ACTIONS = (
-    "ecs:RegisterContainerInstance",
-    "ecs:DiscoverPollEndpoint",
-    "ecs:Poll",
-    "ecs:SubmitTaskStateChange",
-    "ecs:SubmitContainerStateChange",
-)
 DIGEST = "sha256:" + "ab" * 32
 TASK_DEFINITION = botocore.session.get_session().get_service_model("ecs").shape_for("TaskDefinition")
 
