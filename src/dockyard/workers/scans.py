@@ -20,10 +20,10 @@ from dockyard.metadata.scan_store import ClaimedScan, ScanStore
 from dockyard.ports import Clock
 from dockyard.services.scan_runner import ScanRunner
 from dockyard.services.vuln_matching import VulnMatcher
-from dockyard.workers.scheduler import Job, replica_id, stop_tasks
+from dockyard.workers.scheduler import Job, pause_until, replica_id, stop_tasks
 
 log = logging.getLogger("dockyard.scanning")
-MIN_PAUSE = 0.05  # seconds: the next look right after a due time passes, without spinning
+MIN_PAUSE = 0.05  # seconds
 
 
 class ScanWorker:
@@ -78,10 +78,7 @@ class ScanWorker:
         if len(self._running) >= self.concurrency:
             return self.poll
         soonest = await self.store.next_due()
-        if soonest is None:
-            return self.poll
-        wait = (soonest - self.clock.now()).total_seconds()
-        return min(max(wait, MIN_PAUSE), self.poll)
+        return pause_until(soonest, self.clock.now(), longest=self.poll, shortest=MIN_PAUSE)
 
     async def fill(self) -> int:
         """Claim queued scans up to the free slots and start them; how many started."""

@@ -31,7 +31,7 @@ from typing import Any
 from dockyard.ports import Clock, JobLeases
 
 log = logging.getLogger("dockyard.jobs")
-MIN_PAUSE = 0.01  # seconds: a poll right after a due time passes, without spinning on a clock that lags
+MIN_PAUSE = 0.01  # seconds
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,14 @@ async def stop_tasks(loop: asyncio.Task[None] | None, runs: Iterable[asyncio.Tas
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
+
+
+def pause_until(at: datetime | None, now: datetime, *, longest: float, shortest: float) -> float:
+    """Seconds to sleep until ``at`` (``None``: nothing known, ``longest``), between ``shortest`` (a time just
+    passed is looked at soon, without spinning on a clock that lags) and ``longest``."""
+    if at is None:
+        return longest
+    return min(max((at - now).total_seconds(), shortest), longest)
 
 
 def replica_id() -> str:
@@ -109,10 +117,7 @@ class Scheduler:
     def pause(self) -> float:
         """Seconds until the next poll: until the soonest due time or lease end the last one saw (a job
         this replica is running counts as held), at most ``poll``."""
-        if self._next_at is None:
-            return self._poll
-        wait = (self._next_at - self._clock.now()).total_seconds()
-        return min(max(wait, MIN_PAUSE), self._poll)
+        return pause_until(self._next_at, self._clock.now(), longest=self._poll, shortest=MIN_PAUSE)
 
     async def tick(self) -> list[str]:
         """Claim and start every due job this replica is not running; the names started."""
