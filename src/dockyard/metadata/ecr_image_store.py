@@ -260,7 +260,10 @@ def _delete_image(conn: Connection, repository_id: int, digest: str) -> DeleteOu
         return DeleteOutcome(found=True, digest=digest, referenced_by=tuple(parents))
     tag_query = select(tags.c.name).where(tags.c.manifest_id == manifest_id).order_by(tags.c.name)
     names = tuple(conn.execute(tag_query).scalars())
-    conn.execute(delete(manifests).where(manifests.c.id == manifest_id))
+    # A concurrent delete (BatchDeleteImage, lifecycle) may have removed the row since the read above: the
+    # DELETE then waits for it and removes nothing, and only the one that removed the row reports it.
+    if not conn.execute(delete(manifests).where(manifests.c.id == manifest_id)).rowcount:
+        return DeleteOutcome(found=False)
     return DeleteOutcome(found=True, digest=digest, tags=names, manifest_deleted=True)
 
 
