@@ -7,6 +7,7 @@ import asyncio
 import os
 import shutil
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -99,16 +100,45 @@ def postgres_url() -> Iterator[str]:
         asyncio.run(_drop_database(name))
 
 
+TRUNCATE_LOCK_TIMEOUT = "15s"
+_OTHER_SESSIONS = """
+    SELECT pid, state, application_name, now() - xact_start AS age, left(query, 160) AS query
+    FROM pg_stat_activity
+    WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'
+"""
+
+
 async def _truncate(dsn: str) -> None:
+    """Empty every table. ``TRUNCATE`` waits for every lock on them, so a transaction an earlier test left
+    open (a connection abandoned on a closed event loop) would make it wait for ever: it waits at most
+    :data:`TRUNCATE_LOCK_TIMEOUT`, then ends such idle transactions with a warning naming them and tries
+    once more; anything else still holding a lock fails the test with its description."""
     conn = await asyncpg.connect(dsn)
     try:
         rows = await conn.fetch(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
         )
         names = ", ".join(f'"{row["tablename"]}"' for row in rows)
-        await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        await conn.execute(f"SET lock_timeout = '{TRUNCATE_LOCK_TIMEOUT}'")
+        try:
+            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        except asyncpg.LockNotAvailableError:
+            await _end_stale_transactions(conn)
+            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
     finally:
         await conn.close()
+
+
+async def _end_stale_transactions(conn: asyncpg.Connection) -> None:
+    sessions = await conn.fetch(_OTHER_SESSIONS)
+    described = "; ".join(
+        f"pid {s['pid']} {s['state']} for {s['age']} ({s['application_name']!r}): {s['query']}"
+        for s in sessions
+    )
+    warnings.warn(f"TRUNCATE waited on other sessions: {described}", stacklevel=1)
+    for session in sessions:
+        if str(session["state"]).startswith("idle in transaction"):
+            await conn.execute("SELECT pg_terminate_backend($1)", session["pid"])
 
 
 @pytest.fixture(scope="module")
