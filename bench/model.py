@@ -111,6 +111,19 @@ class Target:
     def url(self, path: str) -> str:
         return f"http://{HOST}:{self.server.port}{path}"
 
+    async def settle(self, *, quiet_ms: float = 1.0, step: float = 0.25, at_most: float = 10.0) -> None:
+        """Wait until the server spends under ``quiet_ms`` of CPU in ``step`` seconds (at most ``at_most``
+        seconds), so that the tail of a set-up request (buffers freed, connections returned after the
+        response went out) is not counted in the phase measured next. Both registries wait alike."""
+        deadline = time.perf_counter() + at_most
+        before = self.server.cpu.seconds()
+        while time.perf_counter() < deadline:
+            await asyncio.sleep(step)
+            now = self.server.cpu.seconds()
+            if (now - before) * 1000 < quiet_ms:
+                return
+            before = now
+
     async def db_cpu(self) -> dict[int, float]:
         """CPU seconds of the server's database backends, by pid (none: no database of its own)."""
         return {} if self.db is None else await self.db.backend_cpu_seconds()

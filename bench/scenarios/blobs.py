@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bench.http import Connection
+from bench.http import TRAFFIC, Connection
 from bench.model import MIB, Measurement, Payloads, Target, run_concurrently, timed
 from bench.payload import Landing
 from bench.registry import pull_blob
@@ -53,11 +53,22 @@ async def pull(target: Target, payloads: Payloads) -> list[Measurement]:
             landing.verify()
         return elapsed
 
-    await pull_with(1)  # warm the page cache the same way for both registries
+    await pull_with(1)  # warm up the same way for both registries (page cache, first-use code paths)
+    traffic = TRAFFIC(target.server.port)
+    await target.settle()
+    cpu_before, requests_before = target.server.cpu.seconds(), traffic.requests
     single_s = await pull_with(1)
     many_s = await pull_with(sizes.pull_clients)
+    pull_cpu, pull_requests = target.server.cpu.seconds() - cpu_before, traffic.requests - requests_before
     label = f"{mib:.0f} MiB blob pull"
     return [
+        Measurement(
+            "cpu.pull.only",
+            f"pull: server CPU per blob GET (the timed pulls only, {pull_requests} requests)",
+            "ms/req",
+            False,
+            1000 * pull_cpu / pull_requests,
+        ),
         Measurement("pull.1", f"{label}, 1 client", "MiB/s", True, mib / single_s),
         Measurement(
             "pull.n",

@@ -1,6 +1,6 @@
 """What a server process runs besides answering requests: the job scheduler and the scan worker, wired from
 the settings and the services of the composition root (:mod:`dockyard.app`), and its heap settled once
-they have started."""
+they have started. On PostgreSQL the change listener wakes both when another replica hands work over."""
 
 from __future__ import annotations
 
@@ -20,6 +20,11 @@ from dockyard.workers.lifecycle import lifecycle_policies
 from dockyard.workers.scans import ScanWorker, vulnerability_reevaluation
 from dockyard.workers.scheduler import Scheduler
 
+# The longest an idle scheduler or scan worker sleeps: with a listener (PostgreSQL) other replicas' work
+# wakes them, so they poll only as a safety net; without one (SQLite) they poll to find it.
+LISTENING_POLL_SECONDS = 300.0
+SCAN_POLL_SECONDS = 30.0
+
 if TYPE_CHECKING:
     from dockyard.app import Services
     from dockyard.http.ecr.api import EcrApi
@@ -38,7 +43,19 @@ def scheduler(settings: Settings, services: Services, ecr: EcrApi, logs: Logs) -
         housekeeping.log_retention(logs, interval),
     ]
     leases = SqlJobLeases(services.engine, services.clock)
-    return Scheduler(leases, services.clock, jobs, lease=timedelta(seconds=settings.job_lease_seconds))
+    lease = timedelta(seconds=settings.job_lease_seconds)
+    listener = services.keys.listener
+    if listener is None:  # SQLite: processes sharing the file learn of each other's leases by polling
+        return Scheduler(leases, services.clock, jobs, lease=lease)
+    polling = Scheduler(leases, services.clock, jobs, lease=lease, poll=_listening_poll(lease))
+    listener.on_change("jobs", polling.wake)
+    return polling
+
+
+def _listening_poll(lease: timedelta) -> float:
+    """How long an idle scheduler or scan worker with a listener sleeps at most: woken by notifications,
+    it polls only as a safety net."""
+    return max(lease.total_seconds(), LISTENING_POLL_SECONDS)
 
 
 def scan_runner(settings: Settings, services: Services, ecr: EcrApi, *, processes: bool = True) -> ScanRunner:
@@ -62,14 +79,15 @@ def scan_worker(settings: Settings, services: Services, ecr: EcrApi) -> ScanWork
     """The scan worker of this process: its scans run in a pool of scanner processes."""
     scanning = ecr.scanning
     runner = scan_runner(settings, services, ecr)
+    lease = timedelta(seconds=max(settings.job_lease_seconds, 60))
+    listener = services.keys.listener
+    poll = SCAN_POLL_SECONDS if listener is None else _listening_poll(lease)
     worker = ScanWorker(
-        scanning.store,
-        runner,
-        services.clock,
-        concurrency=settings.scan_concurrency,
-        lease=timedelta(seconds=max(settings.job_lease_seconds, 60)),
+        scanning.store, runner, services.clock, concurrency=settings.scan_concurrency, lease=lease, poll=poll
     )
     scanning.wake = worker.wake
+    if listener is not None and settings.scan_concurrency:
+        listener.on_change("image_scans", worker.wake)
     return worker
 
 

@@ -7,12 +7,14 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from dockyard.clock import SystemClock
-from dockyard.metadata.engine import create_engine
+from dockyard.metadata.engine import create_engine, database_url
 from dockyard.metadata.job_store import SqlJobLeases
+from dockyard.metadata.listener import ChangeListener, listener_dsn
 from dockyard.workers.scheduler import Job, Scheduler
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -204,3 +206,48 @@ async def test_the_end_of_a_local_run_wakes_the_scheduler(db_url: str) -> None:
     finally:
         await scheduler.stop()
         await engine.dispose()
+
+
+async def test_a_lease_handed_back_wakes_the_other_replicas_at_once(
+    empty_postgres_url: str, tmp_path: Path
+) -> None:
+    """On PostgreSQL a replica shutting down mid-run hands its lease back and notifies; another replica's
+    scheduler, asleep for up to a minute, runs the job again within moments rather than at its next poll."""
+    url = database_url(empty_postgres_url, tmp_path)
+    engines = [create_engine(url), create_engine(url)]
+    clock = SystemClock()
+    started: list[str] = []
+    listener = ChangeListener(listener_dsn(url), {})
+    first_run = asyncio.Event()
+
+    def job(owner: str) -> Job:
+        async def run() -> None:
+            started.append(owner)
+            first_run.set()
+            await asyncio.sleep(3600)
+
+        return Job("long", timedelta(hours=1), run)
+
+    first, second = (
+        Scheduler(SqlJobLeases(engine, clock), clock, [job(owner)], owner=owner, poll=60)
+        for engine, owner in zip(engines, ("first", "second"), strict=True)
+    )
+    listener.on_change("jobs", second.wake)
+    try:
+        await listener.start()
+        await SqlJobLeases(engines[0], clock).ensure("long", clock.now())  # due now
+        await first.start()
+        await asyncio.wait_for(first_run.wait(), 10)
+        await second.start()  # sees the job held by "first": sleeps until its lease ends, 30 s away
+        await asyncio.sleep(0.5)
+        await first.stop()  # a clean shutdown: the run is cancelled and its lease handed back
+        deadline = asyncio.get_running_loop().time() + 10
+        while len(started) < 2 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        assert started == ["first", "second"]
+    finally:
+        await second.stop()
+        await first.stop()
+        await listener.stop()
+        for engine in engines:
+            await engine.dispose()

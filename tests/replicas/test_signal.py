@@ -8,7 +8,7 @@ import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -16,11 +16,14 @@ import pytest
 from sqlalchemy import text
 
 from dockyard.clock import SystemClock
+from dockyard.domain.digest import Digest
 from dockyard.domain.records import ManifestRecord, NewManifest
 from dockyard.metadata import notify
 from dockyard.metadata.engine import create_engine, database_url
+from dockyard.metadata.job_store import SqlJobLeases
 from dockyard.metadata.listener import TCP_KEEPALIVE, ChangeListener, listener_dsn, slots_for
-from dockyard.metadata.signal import ACCESS, DATA, FileChangeSignal
+from dockyard.metadata.scan_store import ScanStore
+from dockyard.metadata.signal import ACCESS, DATA, FileChangeSignal, LocalChangeSignal
 from dockyard.metadata.store import SqlMetadataStore
 
 ACCOUNT = "111122223333"
@@ -81,6 +84,68 @@ def test_slots_of_tables() -> None:
     assert slots_for("iam_attachments") == (ACCESS,)
     assert slots_for("repositories") == (DATA, ACCESS)
     assert slots_for("a_table_added_later") == (DATA, ACCESS)
+    assert slots_for("jobs") == slots_for("image_scans") == ()  # queues' wake-ups drop no cache
+
+
+async def _rung(event: asyncio.Event) -> bool:
+    """Whether ``event`` is set within 10 s (a notification's round trip takes milliseconds); cleared."""
+    try:
+        await asyncio.wait_for(event.wait(), 10)
+    except TimeoutError:
+        return False
+    event.clear()
+    return True
+
+
+async def test_work_handed_over_rings_the_other_replicas(
+    machine: Machine, empty_postgres_url: str, tmp_path: Path
+) -> None:
+    """A job registered or handed back, a scan queued, retried or handed back: the other replicas'
+    listeners ring the scheduler or the scan worker, and drop no cache. Claims, renewals and finished runs
+    ring nobody (nothing became claimable sooner)."""
+    jobs_rung, scans_rung = asyncio.Event(), asyncio.Event()
+    machine.listener.on_change("jobs", jobs_rung.set)
+    machine.listener.on_change("image_scans", scans_rung.set)
+    engine = create_engine(database_url(empty_postgres_url, tmp_path))
+    clock = SystemClock()
+    leases, scans = SqlJobLeases(engine, clock), ScanStore(engine, clock, LocalChangeSignal())
+    store = SqlMetadataStore(engine, clock)
+    try:
+        repository = await store.create_repository(ACCOUNT, "queued")
+        content = b'{"schemaVersion":2,"n":1}'
+        media_type = "application/vnd.oci.image.manifest.v1+json"
+        record = ManifestRecord(str(Digest.of(content)), media_type, content)
+        await store.put_manifest(repository.id, NewManifest(record, (), (), "v1"))
+        manifest_id = await scans.manifest_id(repository.id, record.digest)
+        assert manifest_id is not None
+        await asyncio.sleep(0.3)  # the notifications of those writes have arrived
+        data, access = machine.data.current(), machine.access.current()
+        now, lease = clock.now(), timedelta(seconds=30)
+
+        await leases.ensure("gc", now)
+        assert await _rung(jobs_rung)
+        assert await leases.claim("gc", "a", now, now + lease)
+        assert await leases.renew("gc", "a", now + lease)
+        await leases.release("gc", "a")
+        assert await _rung(jobs_rung)
+        assert await leases.claim("gc", "b", now, now + lease)
+        await leases.finish("gc", "b", now, now + lease)
+
+        await scans.request([manifest_id], now)
+        assert await _rung(scans_rung)
+        (claimed,) = await scans.claim("a", now, now + lease, 1)
+        assert await scans.retry(claimed.manifest_id, "a", now, "try again")
+        assert await _rung(scans_rung)
+        (claimed,) = await scans.claim("a", now, now + lease, 1)
+        await scans.release(claimed.manifest_id, "a")
+        assert await _rung(scans_rung)
+
+        await asyncio.sleep(0.3)
+        assert not jobs_rung.is_set()  # the claims, the renewal and the finish
+        assert not scans_rung.is_set()
+        assert (machine.data.current(), machine.access.current()) == (data, access)
+    finally:
+        await engine.dispose()
 
 
 async def test_writes_elsewhere_move_the_right_slots(

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from dockyard.domain.jobs import JobSchedule, job_schedule
 from dockyard.metadata.base import SqlStore
 from dockyard.metadata.cluster_tables import jobs
+from dockyard.metadata.notify import wake
 from dockyard.metadata.unit_sql import all_rows
 
 
@@ -23,7 +24,7 @@ class SqlJobLeases(SqlStore):
     async def ensure(self, name: str, due_at: datetime) -> None:
         statement = self._insert(jobs).values(name=name, due_at=due_at)
         statement = statement.on_conflict_do_nothing(index_elements=["name"])
-        await self._write_unit(_changed, statement)
+        await self._write_unit(_changed_and_wake, statement)
 
     async def claimable(self, now: datetime) -> JobSchedule:
         query = select(jobs.c.name, jobs.c.due_at, jobs.c.lease_until)
@@ -69,8 +70,16 @@ class SqlJobLeases(SqlStore):
             .where(jobs.c.name == name, jobs.c.lease_owner == owner)
             .values(lease_owner=None, lease_until=None)
         )
-        await self._write_unit(_changed, statement)
+        await self._write_unit(_changed_and_wake, statement)
 
 
 def _changed(conn: Connection, statement: object) -> bool:
     return bool(conn.execute(statement).rowcount)  # type: ignore[call-overload]
+
+
+def _changed_and_wake(conn: Connection, statement: object) -> bool:
+    """A new job, or a lease handed back before its end: other replicas' schedulers look at once."""
+    if not _changed(conn, statement):
+        return False
+    wake(conn, "jobs")
+    return True

@@ -27,7 +27,7 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 
-from dockyard.metadata.notify import CHANNEL
+from dockyard.metadata.notify import CHANNEL, WAKE_TOPICS
 from dockyard.metadata.signal import ACCESS, DATA
 from dockyard.ports import ChangeSignal
 
@@ -45,7 +45,10 @@ TCP_KEEPALIVE = (("TCP_KEEPIDLE", 1), ("TCP_KEEPINTVL", 1), ("TCP_KEEPCNT", 2))
 
 def slots_for(table: str) -> tuple[int, ...]:
     """The signal slots a write to ``table`` moves (both, for tables that are neither data nor access:
-    repositories, ECR and ECR Public settings and policies, and any table this list does not know)."""
+    repositories, ECR and ECR Public settings and policies, and any table this list does not know; none
+    for a queue's wake-up, which only rings its callbacks)."""
+    if table in WAKE_TOPICS:
+        return ()
     if table in DATA_TABLES:
         return (DATA,)
     if table in ACCESS_TABLES or table.startswith("iam_"):

@@ -5,6 +5,11 @@ the writer's transaction, so the notification leaves exactly when the write comm
 (no write can commit and forget to tell the others, whatever code path made it, and a writer that dies
 after committing has already told them). :mod:`dockyard.metadata.listener` maps table names to signal slots.
 
+Two quiet tables are queues that background work polls: ``jobs`` and ``image_scans``. Their writers call
+:func:`wake` where another replica could act at once (a job lease handed back, a scan queued or given
+back), which sends the table's name on the same channel; the listener bumps no cache for these
+(:data:`WAKE_TOPICS`) and rings the scheduler or the scan worker instead, so an idle replica need not poll.
+
 Busy tables nothing caches are left out (each upload chunk and pull-time update would otherwise notify
 every replica). A later migration that adds a table calls :func:`install` for it; a contract test checks
 that every table is either notifying or listed in :data:`QUIET_TABLES`.
@@ -43,6 +48,8 @@ QUIET_TABLES = frozenset(
         "ecs_tasks",
     }
 )
+
+WAKE_TOPICS = frozenset({"jobs", "image_scans"})
 
 _FUNCTION_SQL = f"""
 CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -87,3 +94,10 @@ def notifying_tables(conn: Connection) -> set[str]:
         )
     )
     return {row[0] for row in rows}
+
+
+def wake(conn: Connection, topic: str) -> None:
+    """Tell every replica's listener that ``topic`` (one of :data:`WAKE_TOPICS`) has work, when ``conn``'s
+    transaction commits (PostgreSQL; SQLite has no listeners, and its processes poll)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_notify(:channel, :topic)"), {"channel": CHANNEL, "topic": topic})

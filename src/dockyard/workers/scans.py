@@ -4,9 +4,10 @@ Scans are queued in the database (:mod:`dockyard.metadata.scan_store`), so every
 from the same queue; a claim is one conditional ``UPDATE``, so each queued scan runs on one replica. The
 worker renews its leases while a scan runs; a replica that dies leaves its scans to be claimed again when
 their leases lapse. It is woken at once by a scan queued in this process (:meth:`wake`) and when one of its
-scans ends. Otherwise it looks again when the soonest queued scan may be claimed (a retry's time, a dead
-replica's lease end), at most every ``poll`` seconds, which is how it finds scans queued by a replica whose
-slots were full.
+scans ends, and on PostgreSQL by another replica's (a scan queued or handed back there notifies every
+listener). Otherwise it looks again when the soonest queued scan may be claimed (a retry's time, a dead
+replica's lease end), at most every ``poll`` seconds: how it finds, on SQLite, scans queued by another
+process whose slots were full.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """Runs background jobs on one replica at a time, under leases in the database (:mod:`dockyard.workers`).
 
 Each replica's scheduler polls: one read of every job's due time and lease (an idle replica writes nothing),
-then sleeps until the soonest of them, or until one of its own runs ends, at most ``poll`` seconds (by
-default one lease). Due times only move later and leases only end, so nothing becomes claimable before that
-moment except a lease released by a clean shutdown, which waits for the next poll. For each claimable
+then sleeps until the soonest of them, or until one of its own runs ends, or until it is woken
+(:meth:`Scheduler.wake`), at most ``poll`` seconds (by default one lease). Due times only move later and
+leases only end, so nothing becomes claimable before that moment except a lease released by a clean
+shutdown or a job registered by a newer replica; on PostgreSQL both notify every replica, whose listener
+wakes its scheduler, so there ``poll`` can be long. For each claimable
 job it tries :meth:`JobLeases.claim`; the one replica that wins runs the job, renewing its lease every
 third of the lease, and when the run ends (well or not) moves the job's due time one interval on and drops
 the lease. A run whose renewal finds the lease gone (this replica was paused past it and another took
@@ -87,7 +89,7 @@ class Scheduler:
         self._lease = lease
         self._poll = lease.total_seconds() if poll is None else poll
         self._next_at: datetime | None = None
-        self._wake = asyncio.Event()  # set when a run of this replica ends: its job's next due time moved
+        self._wake = asyncio.Event()  # set by wake, and when a run here ends (its job's due time moved)
         self._running: dict[str, asyncio.Task[None]] = {}
         self._loop: asyncio.Task[None] | None = None
 
@@ -97,6 +99,10 @@ class Scheduler:
         for job in self._jobs:
             await self._leases.ensure(job.name, now + job.interval)
         self._loop = asyncio.create_task(self._poll_forever(), name="dockyard-scheduler")
+
+    def wake(self) -> None:
+        """Look at the jobs now (another replica handed a lease back, or registered a job)."""
+        self._wake.set()
 
     async def stop(self) -> None:
         """Stop polling, cancel the runs in progress and release their leases."""
