@@ -55,6 +55,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--keep-data", action="store_true", help="keep the temporary data directories and logs"
     )
     parser.add_argument(
+        "--first",
+        choices=("distribution", "dockyard"),
+        default="distribution",
+        help="which registry runs the first scenario first; the order alternates from one scenario to "
+        "the next (the second runs against a storage server holding the first's data as well)",
+    )
+    parser.add_argument(
         "--storage",
         choices=("filesystem", "s3pg"),
         default="filesystem",
@@ -96,13 +103,26 @@ def _per_request(name: str, cpu: dict[str, float]) -> Measurement:
     return Measurement(f"cpu.{name}", label, "ms/req", False, 1000 * total / requests, detail)
 
 
+def in_turn(targets: list[Target], index: int, first: str) -> list[Target]:
+    """The order the registries run scenario ``index`` in: ``first`` first in even-numbered scenarios.
+    On the shared S3 emulator the one going second pulled more slowly (moto then holds both registries'
+    data): 8-client pulls 0.83x Distribution going second, 1.05x going first, over 3 to 6 runs each."""
+    ordered = sorted(targets, key=lambda target: target.server.name != first)
+    return ordered if index % 2 == 0 else ordered[::-1]
+
+
 async def run_scenarios(
-    servers: list[Server], names: list[str], sizes: Sizes, workdir: Path, dbs: dict[str, s3pg.Database]
+    servers: list[Server],
+    names: list[str],
+    sizes: Sizes,
+    workdir: Path,
+    dbs: dict[str, s3pg.Database],
+    first: str = "distribution",
 ) -> report.Table:
     table, payloads = report.Table(), Payloads(sizes)
     targets = [Target(server, workdir, dbs.get(server.name)) for server in servers]
-    for name in names:
-        for target in targets:
+    for index, name in enumerate(names):
+        for target in in_turn(targets, index, first):
             if target.server.process.poll() is not None:
                 message = (
                     f"server exited with {target.server.process.returncode}, see {target.server.log_path}"
@@ -233,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
             wait_ready(server)
 
         async def go() -> None:
-            holder.append(await run_scenarios(servers, args.scenarios, sizes, workdir, dbs))
+            holder.append(await run_scenarios(servers, args.scenarios, sizes, workdir, dbs, args.first))
 
         _run(go())
         table = holder[0]
@@ -254,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "mode": "quick" if args.quick else "full",
         "scenarios": ", ".join(args.scenarios),
+        "order": f"{args.first} first in the first scenario, alternating",
         "pull digests checked": "while streaming" if args.inline_verify else "after the clock stops",
         "storage": "S3 (moto on loopback, blob GETs 307 to presigned URLs) + PostgreSQL (Dockyard)"
         if args.storage == "s3pg"

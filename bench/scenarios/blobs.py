@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-from bench.http import TRAFFIC, Connection
+from bench.http import REDIRECTS, TRAFFIC, Connection, HttpError
 from bench.model import MIB, Measurement, Payloads, Target, run_concurrently, timed
 from bench.payload import Landing
 from bench.registry import pull_blob
 from bench.servers import HOST
 
 BIG_REPO = "bench/big"
+REDIRECT_GETS = 200  # blob GETs answered by a redirect, for a steady figure of the server's CPU per GET
 SMALL_REPO = "bench/small"
 
 
@@ -61,7 +62,23 @@ async def pull(target: Target, payloads: Payloads) -> list[Measurement]:
     many_s = await pull_with(sizes.pull_clients)
     pull_cpu, pull_requests = target.server.cpu.seconds() - cpu_before, traffic.requests - requests_before
     label = f"{mib:.0f} MiB blob pull"
+    per_get = await redirect_cpu(target, big.digest, REDIRECT_GETS)
+    redirects = (
+        []
+        if per_get is None
+        else [
+            Measurement(
+                "cpu.pull.redirect",
+                f"pull: server CPU per blob GET ({REDIRECT_GETS} GETs one after another, each on a new "
+                "connection, the redirect not followed)",
+                "ms/req",
+                False,
+                per_get,
+            )
+        ]
+    )
     return [
+        *redirects,
         Measurement(
             "cpu.pull.only",
             f"pull: server CPU per blob GET (the timed pulls only, {pull_requests} requests)",
@@ -78,6 +95,29 @@ async def pull(target: Target, payloads: Payloads) -> list[Measurement]:
             sizes.pull_clients * mib / many_s,
         ),
     ]
+
+
+async def _discard(_chunk: bytes) -> None:
+    return None
+
+
+async def redirect_cpu(target: Target, digest: str, count: int) -> float | None:
+    """The server's CPU milliseconds per blob GET when the answer is a redirect, over ``count`` GETs (the
+    timed pulls have too few requests, among too much of the storage's own traffic, for a steady figure);
+    ``None`` when the registry serves the bytes itself."""
+    await target.settle()
+    before = target.server.cpu.seconds()
+    for _ in range(count):
+        conn = Connection(HOST, target.server.port)
+        try:
+            response = await conn.request("GET", f"/v2/{BIG_REPO}/blobs/{digest}", sink=_discard)
+        finally:
+            conn.close()
+        if response.status == 200:
+            return None
+        if response.status not in REDIRECTS:
+            raise HttpError(f"blob GET answered {response.status}")
+    return 1000 * (target.server.cpu.seconds() - before) / count
 
 
 async def small_push(target: Target, payloads: Payloads) -> list[Measurement]:
