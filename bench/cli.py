@@ -104,9 +104,8 @@ def _per_request(name: str, cpu: dict[str, float]) -> Measurement:
 
 
 def in_turn(targets: list[Target], index: int, first: str) -> list[Target]:
-    """The order the registries run scenario ``index`` in: ``first`` first in even-numbered scenarios.
-    On the shared S3 emulator the one going second pulled more slowly (moto then holds both registries'
-    data): 8-client pulls 0.83x Distribution going second, 1.05x going first, over 3 to 6 runs each."""
+    """The order the registries run scenario ``index`` in: ``first`` first in even-numbered scenarios (on
+    the shared S3 emulator the one going second pulled more slowly; bench/README.md, "Order")."""
     ordered = sorted(targets, key=lambda target: target.server.name != first)
     return ordered if index % 2 == 0 else ordered[::-1]
 

@@ -62,23 +62,8 @@ async def pull(target: Target, payloads: Payloads) -> list[Measurement]:
     many_s = await pull_with(sizes.pull_clients)
     pull_cpu, pull_requests = target.server.cpu.seconds() - cpu_before, traffic.requests - requests_before
     label = f"{mib:.0f} MiB blob pull"
-    per_get = await redirect_cpu(target, big.digest, REDIRECT_GETS)
-    redirects = (
-        []
-        if per_get is None
-        else [
-            Measurement(
-                "cpu.pull.redirect",
-                f"pull: server CPU per blob GET ({REDIRECT_GETS} GETs one after another, each on a new "
-                "connection, the redirect not followed)",
-                "ms/req",
-                False,
-                per_get,
-            )
-        ]
-    )
     return [
-        *redirects,
+        *await redirect_cpu(target, big.digest, REDIRECT_GETS),
         Measurement(
             "cpu.pull.only",
             f"pull: server CPU per blob GET (the timed pulls only, {pull_requests} requests)",
@@ -101,10 +86,10 @@ async def _discard(_chunk: bytes) -> None:
     return None
 
 
-async def redirect_cpu(target: Target, digest: str, count: int) -> float | None:
+async def redirect_cpu(target: Target, digest: str, count: int) -> list[Measurement]:
     """The server's CPU milliseconds per blob GET when the answer is a redirect, over ``count`` GETs (the
     timed pulls have too few requests, among too much of the storage's own traffic, for a steady figure);
-    ``None`` when the registry serves the bytes itself."""
+    no row when the registry serves the bytes itself."""
     await target.settle()
     before = target.server.cpu.seconds()
     for _ in range(count):
@@ -114,10 +99,18 @@ async def redirect_cpu(target: Target, digest: str, count: int) -> float | None:
         finally:
             conn.close()
         if response.status == 200:
-            return None
+            return []
         if response.status not in REDIRECTS:
             raise HttpError(f"blob GET answered {response.status}")
-    return 1000 * (target.server.cpu.seconds() - before) / count
+    label = (
+        f"pull: server CPU per blob GET ({count} GETs one after another, each on a new connection, "
+        "the redirect not followed)"
+    )
+    return [
+        Measurement(
+            "cpu.pull.redirect", label, "ms/req", False, 1000 * (target.server.cpu.seconds() - before) / count
+        )
+    ]
 
 
 async def small_push(target: Target, payloads: Payloads) -> list[Measurement]:

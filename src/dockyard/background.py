@@ -45,11 +45,12 @@ def scheduler(settings: Settings, services: Services, ecr: EcrApi, logs: Logs) -
     leases = SqlJobLeases(services.engine, services.clock)
     lease = timedelta(seconds=settings.job_lease_seconds)
     listener = services.keys.listener
-    if listener is None:  # SQLite: processes sharing the file learn of each other's leases by polling
-        return Scheduler(leases, services.clock, jobs, lease=lease)
-    polling = Scheduler(leases, services.clock, jobs, lease=lease, poll=_listening_poll(lease))
-    listener.on_change("jobs", polling.wake)
-    return polling
+    # SQLite: processes sharing the file learn of each other's leases by polling, every lease (the default)
+    poll = None if listener is None else _listening_poll(lease)
+    jobs_scheduler = Scheduler(leases, services.clock, jobs, lease=lease, poll=poll)
+    if listener is not None:
+        listener.on_change("jobs", jobs_scheduler.wake)
+    return jobs_scheduler
 
 
 def _listening_poll(lease: timedelta) -> float:

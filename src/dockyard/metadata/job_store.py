@@ -11,20 +11,21 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.engine import Connection
 
 from dockyard.domain.jobs import JobSchedule, job_schedule
 from dockyard.metadata.base import SqlStore
 from dockyard.metadata.cluster_tables import jobs
-from dockyard.metadata.notify import wake
-from dockyard.metadata.unit_sql import all_rows
+from dockyard.metadata.notify import changed_and_wake
+from dockyard.metadata.unit_sql import all_rows, changed
+
+WAKE = "jobs"  # a new job, or a lease handed back before its end: other replicas' schedulers look at once
 
 
 class SqlJobLeases(SqlStore):
     async def ensure(self, name: str, due_at: datetime) -> None:
         statement = self._insert(jobs).values(name=name, due_at=due_at)
         statement = statement.on_conflict_do_nothing(index_elements=["name"])
-        await self._write_unit(_changed_and_wake, statement)
+        await self._write_unit(changed_and_wake, statement, WAKE)
 
     async def claimable(self, now: datetime) -> JobSchedule:
         query = select(jobs.c.name, jobs.c.due_at, jobs.c.lease_until)
@@ -41,13 +42,13 @@ class SqlJobLeases(SqlStore):
             )
             .values(lease_owner=owner, lease_until=until)
         )
-        return await self._write_unit(_changed, statement)
+        return await self._write_unit(changed, statement)
 
     async def renew(self, name: str, owner: str, until: datetime) -> bool:
         statement = (
             update(jobs).where(jobs.c.name == name, jobs.c.lease_owner == owner).values(lease_until=until)
         )
-        return await self._write_unit(_changed, statement)
+        return await self._write_unit(changed, statement)
 
     async def finish(self, name: str, owner: str, now: datetime, due_at: datetime) -> None:
         statement = (
@@ -62,7 +63,7 @@ class SqlJobLeases(SqlStore):
                 last_owner=owner,
             )
         )
-        await self._write_unit(_changed, statement)
+        await self._write_unit(changed, statement)
 
     async def release(self, name: str, owner: str) -> None:
         statement = (
@@ -70,16 +71,4 @@ class SqlJobLeases(SqlStore):
             .where(jobs.c.name == name, jobs.c.lease_owner == owner)
             .values(lease_owner=None, lease_until=None)
         )
-        await self._write_unit(_changed_and_wake, statement)
-
-
-def _changed(conn: Connection, statement: object) -> bool:
-    return bool(conn.execute(statement).rowcount)  # type: ignore[call-overload]
-
-
-def _changed_and_wake(conn: Connection, statement: object) -> bool:
-    """A new job, or a lease handed back before its end: other replicas' schedulers look at once."""
-    if not _changed(conn, statement):
-        return False
-    wake(conn, "jobs")
-    return True
+        await self._write_unit(changed_and_wake, statement, WAKE)

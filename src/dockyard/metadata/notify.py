@@ -17,6 +17,8 @@ that every table is either notifying or listed in :data:`QUIET_TABLES`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Connection, text
 
 CHANNEL = "dockyard_changes"
@@ -94,6 +96,15 @@ def notifying_tables(conn: Connection) -> set[str]:
         )
     )
     return {row[0] for row in rows}
+
+
+def changed_and_wake(conn: Connection, statement: Any, topic: str) -> bool:
+    """Run ``statement`` (an ``INSERT``, ``UPDATE`` or ``DELETE``); if it changed a row, :func:`wake`
+    ``topic``. Whether it changed one."""
+    if not conn.execute(statement).rowcount:
+        return False
+    wake(conn, topic)
+    return True
 
 
 def wake(conn: Connection, topic: str) -> None:

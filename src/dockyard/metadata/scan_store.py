@@ -20,13 +20,16 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dockyard.metadata.base import SqlStore
-from dockyard.metadata.notify import wake
+from dockyard.metadata.notify import changed_and_wake
 from dockyard.metadata.scan_tables import image_scans, scan_registry_configs
 from dockyard.metadata.tables import manifests, repositories
 from dockyard.metadata.unit_sql import all_rows, changed, first
 from dockyard.ports import ChangeSignal, Clock
 
 IN_PROGRESS = "IN_PROGRESS"
+# a scan queued, retried or handed back: every replica's scan worker looks at once (PostgreSQL delivers
+# a transaction's identical notifications once)
+WAKE = "image_scans"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +152,7 @@ class ScanStore(SqlStore):
             attempts=image_scans.c.attempts + 1,
             description=reason,
         )
-        return await self._write_unit(_requeued, statement)
+        return await self._write_unit(changed_and_wake, statement, WAKE)
 
     async def finish(self, manifest_id: int, owner: str, status: str, reason: str | None) -> bool:
         """End a scan that produced no inventory (``FAILED``, ``UNSUPPORTED_IMAGE``)."""
@@ -166,7 +169,7 @@ class ScanStore(SqlStore):
     async def release(self, manifest_id: int, owner: str) -> None:
         """Hand a scan back untouched (this worker is shutting down)."""
         statement = _held(manifest_id, owner).values(lease_owner=None, lease_until=None)
-        await self._write_unit(_requeued, statement)
+        await self._write_unit(changed_and_wake, statement, WAKE)
 
     # -- reads ----------------------------------------------------------------------------------------
 
@@ -226,8 +229,7 @@ def _request_many(conn: Connection, insert: Any, manifest_ids: Sequence[int], no
             set_=requeue,
             where=image_scans.c.status != IN_PROGRESS,
         )
-        conn.execute(statement)
-    wake(conn, "image_scans")
+        changed_and_wake(conn, statement, WAKE)
 
 
 def _request_manual(
@@ -241,15 +243,7 @@ def _request_manual(
     statement = insert.values(**values).on_conflict_do_update(
         index_elements=["manifest_id"], set_=requeue, where=where
     )
-    return _requeued(conn, statement)
-
-
-def _requeued(conn: Connection, statement: Any) -> bool:
-    """Run ``statement``; if it queued a scan or gave one back, every replica's scan worker looks."""
-    if not changed(conn, statement):
-        return False
-    wake(conn, "image_scans")
-    return True
+    return changed_and_wake(conn, statement, WAKE)
 
 
 def _next_due(conn: Connection) -> datetime | None:

@@ -13,7 +13,6 @@ process whose slots were full.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 
@@ -21,7 +20,7 @@ from dockyard.metadata.scan_store import ClaimedScan, ScanStore
 from dockyard.ports import Clock
 from dockyard.services.scan_runner import ScanRunner
 from dockyard.services.vuln_matching import VulnMatcher
-from dockyard.workers.scheduler import Job, pause_until, replica_id, stop_tasks
+from dockyard.workers.scheduler import Job, doze, pause_until, replica_id, stop_tasks
 
 log = logging.getLogger("dockyard.scanning")
 MIN_PAUSE = 0.05  # seconds
@@ -69,9 +68,7 @@ class ScanWorker:
                 pause = await self.pause()
             except Exception:
                 log.exception("scan scheduling failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._bell.wait(), pause)
-            self._bell.clear()
+            await doze(self._bell, pause)
 
     async def pause(self) -> float:
         """Seconds until the next look at the queue: until the soonest queued scan may be claimed (a retry's

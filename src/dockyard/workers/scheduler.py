@@ -10,8 +10,8 @@ job it tries :meth:`JobLeases.claim`; the one replica that wins runs the job, re
 third of the lease, and when the run ends (well or not) moves the job's due time one interval on and drops
 the lease. A run whose renewal finds the lease gone (this replica was paused past it and another took
 over) is cancelled. On a clean shutdown the scheduler cancels its runs and releases their leases at once,
-so another replica takes over at its next poll; a replica that dies holds its lease until it lapses
-(``lease``), then another runs the job again.
+so another replica takes over when woken (or at its next poll); a replica that dies holds its lease until
+it lapses (``lease``), then another runs the job again.
 
 Time is the replicas' clocks (``Clock``), which must agree to well within a lease (they must anyway:
 SigV4 and token expiry depend on them).
@@ -66,6 +66,13 @@ def pause_until(at: datetime | None, now: datetime, *, longest: float, shortest:
     return min(max((at - now).total_seconds(), shortest), longest)
 
 
+async def doze(bell: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds``, or less if ``bell`` rings; the bell is cleared either way."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(bell.wait(), seconds)
+    bell.clear()
+
+
 def replica_id() -> str:
     """This process, as lease owners and logs name it: host, pid and a random suffix."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -116,9 +123,7 @@ class Scheduler:
             except Exception:
                 self._next_at = None
                 log.exception("job scheduling failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.pause())
-            self._wake.clear()
+            await doze(self._wake, self.pause())
 
     def pause(self) -> float:
         """Seconds until the next poll: until the soonest due time or lease end the last one saw (a job
