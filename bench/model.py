@@ -26,6 +26,7 @@ class Sizes:
     big_blob: int = 512 * MIB
     chunk: int = 8 * MIB
     pull_clients: int = 8
+    pull_rounds: int = 5
     small_count: int = 2000
     small_size: int = 4096
     concurrency: int = 16
@@ -43,6 +44,7 @@ class Sizes:
 QUICK = Sizes(
     big_blob=32 * MIB,
     pull_clients=4,
+    pull_rounds=1,
     small_count=200,
     manifest_count=200,
     wrk_seconds=1,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import statistics
+from dataclasses import dataclass
 
 from bench.http import REDIRECTS, TRAFFIC, Connection, HttpError
-from bench.model import MIB, Measurement, Payloads, Target, run_concurrently, timed
-from bench.payload import Landing
+from bench.model import MIB, Measurement, Payloads, Sizes, Target, run_concurrently, timed
+from bench.payload import Blob, Landing
 from bench.registry import pull_blob
 from bench.servers import HOST
 
@@ -32,54 +34,79 @@ async def push(target: Target, payloads: Payloads) -> list[Measurement]:
     ]
 
 
+@dataclass(frozen=True)
+class PullRound:
+    single_s: float  # one client's pull
+    many_s: float  # ``pull_clients`` concurrent pulls
+    cpu_ms_per_get: float  # the server's CPU over both, per blob GET
+
+
 async def pull(target: Target, payloads: Payloads) -> list[Measurement]:
+    """A warm-up pull, then ``pull_rounds`` timed rounds (one client, then ``pull_clients``); each figure
+    is the median of the rounds, as one round's 9 requests can land in a burst of the machine's own noise
+    (bench/README.md, "Pull rounds")."""
     big, sizes = payloads.big, payloads.sizes
     await target.client.ensure_blob(BIG_REPO, big)
     mib = big.size / MIB
-
-    async def pull_with(clients: int) -> float:
-        """Seconds for ``clients`` concurrent pulls, each on its own connection; all verified."""
-        landings = None if sizes.inline_verify else [Landing(big.digest, big.size) for _ in range(clients)]
-        conns = [Connection(HOST, target.server.port) for _ in range(clients)]
-        try:
-            pulls = [
-                pull_blob(conn, BIG_REPO, big.digest, None if landings is None else landings[i])
-                for i, conn in enumerate(conns)
-            ]
-            elapsed = await timed(asyncio.gather(*pulls))
-        finally:
-            for conn in conns:
-                conn.close()
-        for landing in landings or []:
-            landing.verify()
-        return elapsed
-
-    await pull_with(1)  # warm up the same way for both registries (page cache, first-use code paths)
-    traffic = TRAFFIC(target.server.port)
-    await target.settle()
-    cpu_before, requests_before = target.server.cpu.seconds(), traffic.requests
-    single_s = await pull_with(1)
-    many_s = await pull_with(sizes.pull_clients)
-    pull_cpu, pull_requests = target.server.cpu.seconds() - cpu_before, traffic.requests - requests_before
+    await _pull_with(target, big, sizes, 1)  # warm-up, the same for both (page cache, first-use paths)
+    rounds = [await _pull_round(target, big, sizes) for _ in range(sizes.pull_rounds)]
+    cpu = [r.cpu_ms_per_get for r in rounds]
+    requests = 1 + sizes.pull_clients
     label = f"{mib:.0f} MiB blob pull"
+    per_round = f"median of {len(rounds)} rounds" if len(rounds) > 1 else "1 round"
     return [
         *await redirect_cpu(target, big.digest, REDIRECT_GETS),
         Measurement(
             "cpu.pull.only",
-            f"pull: server CPU per blob GET (the timed pulls only, {pull_requests} requests)",
+            f"pull: server CPU per blob GET (the timed pulls only, {requests} requests a round, {per_round})",
             "ms/req",
             False,
-            1000 * pull_cpu / pull_requests,
+            statistics.median(cpu),
+            {"fastest round": min(cpu), "slowest round": max(cpu)} if len(cpu) > 1 else {},
         ),
-        Measurement("pull.1", f"{label}, 1 client", "MiB/s", True, mib / single_s),
+        Measurement(
+            "pull.1", f"{label}, 1 client ({per_round})", "MiB/s", True, mib / _median(rounds, "single_s")
+        ),
         Measurement(
             "pull.n",
-            f"{label}, {sizes.pull_clients} clients (aggregate)",
+            f"{label}, {sizes.pull_clients} clients (aggregate, {per_round})",
             "MiB/s",
             True,
-            sizes.pull_clients * mib / many_s,
+            sizes.pull_clients * mib / _median(rounds, "many_s"),
         ),
     ]
+
+
+def _median(rounds: list[PullRound], name: str) -> float:
+    return statistics.median(float(getattr(r, name)) for r in rounds)
+
+
+async def _pull_round(target: Target, big: Blob, sizes: Sizes) -> PullRound:
+    traffic = TRAFFIC(target.server.port)
+    await target.settle()
+    cpu_before, requests_before = target.server.cpu.seconds(), traffic.requests
+    single_s = await _pull_with(target, big, sizes, 1)
+    many_s = await _pull_with(target, big, sizes, sizes.pull_clients)
+    cpu_s, requests = target.server.cpu.seconds() - cpu_before, traffic.requests - requests_before
+    return PullRound(single_s, many_s, 1000 * cpu_s / requests)
+
+
+async def _pull_with(target: Target, big: Blob, sizes: Sizes, clients: int) -> float:
+    """Seconds for ``clients`` concurrent pulls, each on its own connection; all verified."""
+    landings = None if sizes.inline_verify else [Landing(big.digest, big.size) for _ in range(clients)]
+    conns = [Connection(HOST, target.server.port) for _ in range(clients)]
+    try:
+        pulls = [
+            pull_blob(conn, BIG_REPO, big.digest, None if landings is None else landings[i])
+            for i, conn in enumerate(conns)
+        ]
+        elapsed = await timed(asyncio.gather(*pulls))
+    finally:
+        for conn in conns:
+            conn.close()
+    for landing in landings or []:
+        landing.verify()
+    return elapsed
 
 
 async def _discard(_chunk: bytes) -> None:
