@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from bench.http import REDIRECTS, Connection, HttpError, Pool, request_target
 from bench.payload import MANIFEST_ACCEPT, OCI_MANIFEST, Blob, Digester, Landing
@@ -113,6 +113,25 @@ async def pull_blob(conn: Connection, repo: str, digest: str, landing: Landing |
     if response.status in REDIRECTS:
         response = await conn.follow(response, sink.feed)
     response.expect(200)
+    return await _checked_size(sink, digest)
+
+
+async def get_location(location: str, digest: str, landing: Landing | None = None) -> int:
+    """GET a storage URL a registry redirected to, straight from the storage on a connection of its own
+    (no registry involved), checked as :func:`pull_blob` checks; the size."""
+    parts = urlsplit(location)
+    if parts.scheme != "http" or not parts.hostname:
+        raise HttpError(f"cannot GET {location}")
+    conn = Connection(parts.hostname, parts.port or 80)
+    sink = Digester() if landing is None else landing
+    try:
+        (await conn.request("GET", request_target(location), sink=sink.feed)).expect(200)
+    finally:
+        conn.close()
+    return await _checked_size(sink, digest)
+
+
+async def _checked_size(sink: Digester | Landing, digest: str) -> int:
     if isinstance(sink, Digester) and (got := await sink.hexdigest()) != digest:
         raise HttpError(f"blob {digest} arrived as {got}")
     return sink.size

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from bench.http import REDIRECTS, TRAFFIC, Connection, HttpError
 from bench.model import MIB, Measurement, Payloads, Sizes, Target, run_concurrently, timed
 from bench.payload import Blob, Landing
-from bench.registry import pull_blob
+from bench.registry import get_location, pull_blob
 from bench.servers import HOST
 
 BIG_REPO = "bench/big"
@@ -36,6 +36,7 @@ async def push(target: Target, payloads: Payloads) -> list[Measurement]:
 
 @dataclass(frozen=True)
 class PullRound:
+    direct_s: float | None  # one client's GET straight from the storage URL (None: no redirects)
     single_s: float  # one client's pull
     many_s: float  # ``pull_clients`` concurrent pulls
     cpu_ms_per_get: float  # the server's CPU over both, per blob GET
@@ -49,7 +50,8 @@ async def pull(target: Target, payloads: Payloads) -> list[Measurement]:
     await target.client.ensure_blob(BIG_REPO, big)
     mib = big.size / MIB
     await _pull_with(target, big, sizes, 1)  # warm-up, the same for both (page cache, first-use paths)
-    rounds = [await _pull_round(target, big, sizes) for _ in range(sizes.pull_rounds)]
+    location = await _storage_url(target, big.digest)
+    rounds = [await _pull_round(target, big, sizes, location) for _ in range(sizes.pull_rounds)]
     cpu = [r.cpu_ms_per_get for r in rounds]
     requests = 1 + sizes.pull_clients
     label = f"{mib:.0f} MiB blob pull"
@@ -67,6 +69,7 @@ async def pull(target: Target, payloads: Payloads) -> list[Measurement]:
         Measurement(
             "pull.1", f"{label}, 1 client ({per_round})", "MiB/s", True, mib / _median(rounds, "single_s")
         ),
+        *_direct_row(rounds, mib, per_round),
         Measurement(
             "pull.n",
             f"{label}, {sizes.pull_clients} clients (aggregate, {per_round})",
@@ -77,18 +80,45 @@ async def pull(target: Target, payloads: Payloads) -> list[Measurement]:
     ]
 
 
+def _direct_row(rounds: list[PullRound], mib: float, per_round: str) -> list[Measurement]:
+    """What the storage alone serves one client, from the same URL the registry redirected to: the bound
+    both registries' pulls share when they redirect (no row when the registry serves the bytes)."""
+    if any(r.direct_s is None for r in rounds):
+        return []
+    label = f"{mib:.0f} MiB blob GET straight from the storage (the redirect's URL, no registry), 1 client"
+    return [
+        Measurement("pull.direct", f"{label} ({per_round})", "MiB/s", True, mib / _median(rounds, "direct_s"))
+    ]
+
+
 def _median(rounds: list[PullRound], name: str) -> float:
     return statistics.median(float(getattr(r, name)) for r in rounds)
 
 
-async def _pull_round(target: Target, big: Blob, sizes: Sizes) -> PullRound:
+async def _storage_url(target: Target, digest: str) -> str | None:
+    """The URL a blob GET redirects to, or ``None`` when the registry serves the bytes itself."""
+    conn = Connection(HOST, target.server.port)
+    try:
+        response = await conn.request("GET", f"/v2/{BIG_REPO}/blobs/{digest}", sink=_discard)
+    finally:
+        conn.close()
+    return response.header("location") if response.status in REDIRECTS else None
+
+
+async def _pull_round(target: Target, big: Blob, sizes: Sizes, location: str | None) -> PullRound:
+    direct_s = None
+    if location is not None:
+        landing = None if sizes.inline_verify else Landing(big.digest, big.size)
+        direct_s = await timed(get_location(location, big.digest, landing))
+        if landing is not None:
+            landing.verify()
     traffic = TRAFFIC(target.server.port)
     await target.settle()
     cpu_before, requests_before = target.server.cpu.seconds(), traffic.requests
     single_s = await _pull_with(target, big, sizes, 1)
     many_s = await _pull_with(target, big, sizes, sizes.pull_clients)
     cpu_s, requests = target.server.cpu.seconds() - cpu_before, traffic.requests - requests_before
-    return PullRound(single_s, many_s, 1000 * cpu_s / requests)
+    return PullRound(direct_s, single_s, many_s, 1000 * cpu_s / requests)
 
 
 async def _pull_with(target: Target, big: Blob, sizes: Sizes, clients: int) -> float:
