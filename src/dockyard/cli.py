@@ -74,7 +74,7 @@ def serve(
     asyncio.run(migrate(settings))
     scheme = "https" if settings.tls_cert else "http"
     err_console.print(f"dockyard serving on {scheme}://{settings.host}:{settings.port}", style="bold")
-    runner.run(settings)
+    runner.exec_run(settings)
 
 
 @app.command("migrate")

@@ -1,18 +1,42 @@
 """Run the ASGI app under the configured server (granian or uvicorn), in one or several workers.
 
 Worker processes build the app from ``app_from_environment``; the parent hands them its settings as JSON
-so every worker sees exactly what the parent resolved from flags, file and environment.
+so every worker sees exactly what the parent resolved from flags, file and environment. ``dockyard serve``
+has the whole CLI (and with it the app) imported; :func:`exec_run` replaces it by a fresh interpreter
+running :func:`main`, so the process that only supervises the workers does not keep the app's ~90 MiB.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
-from dockyard.config import SETTINGS_ENV, Settings
+from dockyard.config import SETTINGS_ENV, Settings, settings_from_json
 
 TARGET = "dockyard.app:app_from_environment"
+
+
+def exec_run(settings: Settings) -> None:
+    """:func:`run` in this process's place (same pid, signals and output): a fresh ``python -m
+    dockyard.server`` that reads the settings back from the environment; in this process when there is no
+    interpreter to start."""
+    if not sys.executable:
+        run(settings)
+        return
+    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "dockyard.server"])  # noqa: S606 (our own module, no input)
+
+
+def main() -> None:
+    from dockyard import logs
+
+    settings = settings_from_json(os.environ[SETTINGS_ENV])
+    logs.configure(settings.log_level)
+    run(settings)
 
 
 def run(settings: Settings) -> None:
@@ -65,3 +89,7 @@ def _run_uvicorn(settings: Settings) -> None:
         timeout_graceful_shutdown=int(settings.shutdown_timeout) or None,
         backlog=2048,
     )
+
+
+if __name__ == "__main__":
+    main()

@@ -164,3 +164,29 @@ def test_environment_overrides_and_tls(server_factory: type[Server], tmp_path: P
     assert refused.json()["errors"][0]["code"] == "NAME_UNKNOWN"
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://127.0.0.1:{server.port}/v2/", timeout=2)
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_the_process_supervising_the_workers_does_not_keep_the_app_loaded(
+    server_factory: type[Server],
+) -> None:
+    server = server_factory("--workers", "2")
+    base = f"http://127.0.0.1:{server.port}"
+    _wait_ready(base + "/v2/")
+    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
+    workers = [int(pid) for pid in children]
+    assert len(workers) == 2
+    for _ in range(4):  # requests reach both workers' apps, whichever answers
+        assert httpx.get(base + "/v2/_catalog").status_code == 200
+    supervisor, loaded = _rss_kib(server.process.pid), max(_rss_kib(worker) for worker in workers)
+    # The CLI had imported the whole app (about 130 MiB resident, as much as a worker); what it leaves
+    # running holds only the settings and the server: measured 43 MiB.
+    assert supervisor * 2 < loaded, (supervisor, loaded)
+    assert server.stop(signal.SIGTERM) == 0
