@@ -6,7 +6,7 @@ import asyncio
 import statistics
 from dataclasses import dataclass
 
-from bench.http import REDIRECTS, TRAFFIC, Connection, HttpError
+from bench.http import REDIRECTS, TRAFFIC, Connection, HttpError, Response
 from bench.model import MIB, Measurement, Payloads, Sizes, Target, run_concurrently, timed
 from bench.payload import Blob, Landing
 from bench.registry import get_location, pull_blob
@@ -97,11 +97,7 @@ def _median(rounds: list[PullRound], name: str) -> float:
 
 async def _storage_url(target: Target, digest: str) -> str | None:
     """The URL a blob GET redirects to, or ``None`` when the registry serves the bytes itself."""
-    conn = Connection(HOST, target.server.port)
-    try:
-        response = await conn.request("GET", f"/v2/{BIG_REPO}/blobs/{digest}", sink=_discard)
-    finally:
-        conn.close()
+    response = await _unfollowed_get(target, digest)
     return response.header("location") if response.status in REDIRECTS else None
 
 
@@ -143,6 +139,15 @@ async def _discard(_chunk: bytes) -> None:
     return None
 
 
+async def _unfollowed_get(target: Target, digest: str) -> Response:
+    """One blob GET on a new connection, its body discarded and a redirect not followed."""
+    conn = Connection(HOST, target.server.port)
+    try:
+        return await conn.request("GET", f"/v2/{BIG_REPO}/blobs/{digest}", sink=_discard)
+    finally:
+        conn.close()
+
+
 async def redirect_cpu(target: Target, digest: str, count: int) -> list[Measurement]:
     """The server's CPU milliseconds per blob GET when the answer is a redirect, over ``count`` GETs (the
     timed pulls have too few requests, among too much of the storage's own traffic, for a steady figure);
@@ -150,11 +155,7 @@ async def redirect_cpu(target: Target, digest: str, count: int) -> list[Measurem
     await target.settle()
     before = target.server.cpu.seconds()
     for _ in range(count):
-        conn = Connection(HOST, target.server.port)
-        try:
-            response = await conn.request("GET", f"/v2/{BIG_REPO}/blobs/{digest}", sink=_discard)
-        finally:
-            conn.close()
+        response = await _unfollowed_get(target, digest)
         if response.status == 200:
             return []
         if response.status not in REDIRECTS:

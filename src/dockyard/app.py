@@ -28,7 +28,7 @@ from dockyard.blobstore.content import BlobStore
 from dockyard.blobstore.filesystem import FilesystemDriver
 from dockyard.blobstore.s3 import S3Config, S3Driver
 from dockyard.clock import clock_from_environment
-from dockyard.config import SETTINGS_ENV, Settings, settings_from_json
+from dockyard.config import Settings, handed_settings
 from dockyard.crypto import SecretBox
 from dockyard.domain.gc import GcPolicy
 from dockyard.domain.identity import RegistryHosts
@@ -453,8 +453,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def app_from_environment() -> Starlette:
     """Factory for server worker processes: settings arrive as JSON from ``dockyard serve``."""
-    raw = os.environ.get(SETTINGS_ENV)
-    settings = settings_from_json(raw) if raw else Settings()
+    settings = handed_settings()
     from dockyard.logs import configure
 
     configure(settings.log_level)

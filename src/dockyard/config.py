@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -169,3 +170,10 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
 def settings_from_json(text: str) -> Settings:
     """Settings handed to a server worker process by ``dockyard serve``; the environment is not re-read."""
     return Settings.model_validate_json(text)
+
+
+def handed_settings() -> Settings:
+    """The settings ``dockyard serve`` put in :data:`SETTINGS_ENV` for the processes it starts; without
+    them, the defaults and the environment."""
+    raw = os.environ.get(SETTINGS_ENV)
+    return settings_from_json(raw) if raw else Settings()

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from dockyard.config import SETTINGS_ENV, Settings, settings_from_json
+from dockyard.config import SETTINGS_ENV, Settings, handed_settings
 
 TARGET = "dockyard.app:app_from_environment"
 
@@ -34,7 +34,7 @@ def exec_run(settings: Settings) -> None:
 def main() -> None:
     from dockyard import logs
 
-    settings = settings_from_json(os.environ[SETTINGS_ENV])
+    settings = handed_settings()
     logs.configure(settings.log_level)
     run(settings)
 
